@@ -1,0 +1,33 @@
+"""signal_mgmt: qualified, idempotent, auditable trading intents with a transactional outbox.
+
+Importing this package creates no engine, session or thread.
+"""
+
+from signal_mgmt.errors import (
+    ConfigError,
+    IllegalTransitionError,
+    IntegrityViolation,
+    InvalidInputError,
+    NotFoundError,
+    PublishError,
+    SignalMgmtError,
+    StorageError,
+    TransientStorageError,
+)
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.outbox.events import Event, OutboxMessage
+
+__all__ = [
+    "ConfigError",
+    "Event",
+    "IllegalTransitionError",
+    "IntegrityViolation",
+    "InvalidInputError",
+    "NotFoundError",
+    "OutboxMessage",
+    "PublishError",
+    "SignalMgmtError",
+    "StorageError",
+    "TransientStorageError",
+    "emit",
+]

@@ -1,0 +1,119 @@
+"""The exception tree. Every error the library raises is a ``SignalMgmtError``.
+
+Database errors are translated at one choke point, :func:`translate_db_errors`,
+so callers never see a driver exception and always get structured fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+
+class SignalMgmtError(Exception):
+    """Root of every error raised by signal_mgmt."""
+
+
+class ConfigError(SignalMgmtError):
+    """A setting, URL or CLI option is invalid."""
+
+
+class InvalidInputError(SignalMgmtError, ValueError):
+    """Input at a public boundary is invalid; nothing was written."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class NotFoundError(SignalMgmtError, LookupError):
+    """A referenced row does not exist."""
+
+    def __init__(self, entity: str, key: object) -> None:
+        super().__init__(f"{entity} not found: {key!r}")
+        self.entity = entity
+        self.key = key
+
+
+class IllegalTransitionError(SignalMgmtError):
+    """A state transition was attempted from a state that does not allow it."""
+
+    def __init__(
+        self, entity: str, entity_id: object, *, expected: str, target: str, actual: str | None
+    ) -> None:
+        super().__init__(
+            f"{entity} {entity_id!r}: cannot move to {target} "
+            f"(expected {expected}, found {actual or 'nothing'})"
+        )
+        self.entity = entity
+        self.entity_id = entity_id
+        self.expected = expected
+        self.target = target
+        self.actual = actual
+
+
+class StorageError(SignalMgmtError):
+    """The database refused or failed an operation."""
+
+    def __init__(
+        self, message: str, *, constraint_name: str | None = None, sqlstate: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.constraint_name = constraint_name
+        self.sqlstate = sqlstate
+
+
+class IntegrityViolation(StorageError):
+    """A constraint (unique, foreign key, check) rejected a write."""
+
+
+class TransientStorageError(StorageError):
+    """A retryable database failure: serialization failure, deadlock, lost connection, busy."""
+
+
+class PublishError(SignalMgmtError):
+    """A publisher could not deliver; ``transient`` says whether a retry may succeed."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+_SQLITE_CONSTRAINT = re.compile(r"constraint failed: (?P<cols>.+)$")
+
+
+def _sqlite_constraint_name(message: str) -> str | None:
+    match = _SQLITE_CONSTRAINT.search(message)
+    return match.group("cols").strip() if match else None
+
+
+def translate(error: sa_exc.DBAPIError) -> StorageError:
+    """Map a SQLAlchemy/driver error to the library's tree, keeping structured fields."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    sqlstate: str | None = getattr(orig, "sqlstate", None)
+    constraint = getattr(diag, "constraint_name", None) if diag is not None else None
+    message = str(orig) if orig is not None else str(error)
+    if constraint is None and isinstance(error, sa_exc.IntegrityError):
+        constraint = _sqlite_constraint_name(message)
+    if isinstance(error, sa_exc.IntegrityError):
+        return IntegrityViolation(message, constraint_name=constraint, sqlstate=sqlstate)
+    busy = "database is locked" in message or "database table is locked" in message
+    if busy or sqlstate in _TRANSIENT_SQLSTATES or error.connection_invalidated:
+        return TransientStorageError(message, constraint_name=constraint, sqlstate=sqlstate)
+    return StorageError(message, constraint_name=constraint, sqlstate=sqlstate)
+
+
+@contextmanager
+def translate_db_errors() -> Iterator[None]:
+    """Re-raise any database error inside the block as a ``StorageError``."""
+    try:
+        yield
+    except sa_exc.DBAPIError as error:
+        raise translate(error) from error

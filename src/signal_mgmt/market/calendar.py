@@ -1,0 +1,135 @@
+"""The MarketCalendar port and a data-driven exchange calendar (NSE shipped as data).
+
+Nothing here hard-codes an exchange: NSE is one JSON file; a host loads another
+file, or extends this one with holidays and special sessions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from signal_mgmt.errors import ConfigError
+from signal_mgmt.market.clock import require_aware
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One trading session, as aware UTC instants."""
+
+    trading_date: date
+    open_at: datetime
+    close_at: datetime
+    name: str = "regular"
+
+    def contains(self, at: datetime) -> bool:
+        return self.open_at <= at < self.close_at
+
+
+class MarketCalendar(Protocol):
+    timezone: ZoneInfo
+
+    def trading_date(self, at: datetime) -> date:
+        """The exchange-local calendar date of an instant."""
+        ...
+
+    def session(self, day: date) -> Session | None:
+        """The session held on ``day``, or None when the market is closed all day."""
+        ...
+
+    def is_open(self, at: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeCalendar:
+    """Regular weekday sessions, minus holidays, plus special sessions (e.g. Muhurat)."""
+
+    name: str
+    timezone: ZoneInfo
+    open_time: time
+    close_time: time
+    weekend: frozenset[int] = frozenset({5, 6})
+    holidays: dict[date, str] = field(default_factory=dict)
+    special_sessions: dict[date, tuple[time, time, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> ExchangeCalendar:
+        try:
+            zone = ZoneInfo(data["timezone"])
+            specials = {
+                date.fromisoformat(day): (
+                    time.fromisoformat(spec["open"]),
+                    time.fromisoformat(spec["close"]),
+                    str(spec.get("name", "special")),
+                )
+                for day, spec in data.get("special_sessions", {}).items()
+            }
+            return cls(
+                name=str(data["name"]),
+                timezone=zone,
+                open_time=time.fromisoformat(data["open"]),
+                close_time=time.fromisoformat(data["close"]),
+                weekend=frozenset(int(d) for d in data.get("weekend", [5, 6])),
+                holidays={date.fromisoformat(d): str(n) for d, n in data["holidays"].items()},
+                special_sessions=specials,
+            )
+        except (KeyError, ValueError, TypeError, ZoneInfoNotFoundError) as error:
+            raise ConfigError(f"invalid exchange calendar: {error!r}") from error
+
+    @classmethod
+    def from_file(cls, path: Path) -> ExchangeCalendar:
+        try:
+            return cls.from_mapping(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read exchange calendar {path}: {error}") from error
+
+    def with_holidays(self, holidays: dict[date, str]) -> ExchangeCalendar:
+        return replace(self, holidays={**self.holidays, **holidays})
+
+    def with_special_session(
+        self, day: date, open_time: time, close_time: time, name: str = "special"
+    ) -> ExchangeCalendar:
+        specials = {**self.special_sessions, day: (open_time, close_time, name)}
+        return replace(self, special_sessions=specials)
+
+    def trading_date(self, at: datetime) -> date:
+        return require_aware(at, "at").astimezone(self.timezone).date()
+
+    def is_holiday(self, day: date) -> bool:
+        return day in self.holidays or day.weekday() in self.weekend
+
+    def session(self, day: date) -> Session | None:
+        special = self.special_sessions.get(day)
+        if special is not None:
+            return self._session(day, special[0], special[1], special[2])
+        if self.is_holiday(day):
+            return None
+        return self._session(day, self.open_time, self.close_time, "regular")
+
+    def is_open(self, at: datetime) -> bool:
+        session = self.session(self.trading_date(at))
+        return session is not None and session.contains(at)
+
+    def next_trading_day(self, day: date) -> date:
+        candidate = day + timedelta(days=1)
+        while self.session(candidate) is None:
+            candidate += timedelta(days=1)
+        return candidate
+
+    def at_local(self, day: date, local: time) -> datetime:
+        """An exchange-local wall time on ``day`` as an aware UTC instant."""
+        return datetime.combine(day, local, tzinfo=self.timezone).astimezone(UTC)
+
+    def _session(self, day: date, opens: time, closes: time, name: str) -> Session:
+        return Session(day, self.at_local(day, opens), self.at_local(day, closes), name)
+
+
+def nse_calendar() -> ExchangeCalendar:
+    """The NSE calendar shipped with the library (Asia/Kolkata, 09:15-15:30)."""
+    text = resources.files("signal_mgmt.market").joinpath("data/nse.json").read_text()
+    return ExchangeCalendar.from_mapping(json.loads(text))

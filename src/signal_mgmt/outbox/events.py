@@ -1,0 +1,88 @@
+"""Event envelopes: what a service emits and what the relay hands a publisher."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from signal_mgmt.market.clock import require_aware
+
+EVENT_NAMESPACE = uuid.UUID("6f1c2b5e-8d2a-5b7e-9c3f-4a1e0d9b7c21")
+"""uuid5 namespace of every event id; changing it would re-identify every event."""
+
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+_NAME = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
+
+
+def event_id_for(event_type: str, idempotency_key: str) -> uuid.UUID:
+    """Deterministic id: the same fact announced twice is the same event."""
+    return uuid.uuid5(EVENT_NAMESPACE, f"{event_type}\x1f{idempotency_key}")
+
+
+class Event(BaseModel, Generic[PayloadT]):
+    """An event about to be written to the outbox, with a typed payload.
+
+    ``idempotency_key`` is the key of the fact the event announces (e.g. the
+    signal's id); together with ``event_type`` it fixes ``event_id``.
+    ``partition_key`` orders delivery: events of one key are published in the
+    order they were committed. It defaults to ``aggregate_type:aggregate_id``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: str = Field(min_length=1, max_length=64, pattern=_NAME)
+    aggregate_type: str = Field(min_length=1, max_length=64, pattern=_NAME)
+    aggregate_id: str = Field(min_length=1, max_length=128)
+    idempotency_key: str = Field(min_length=1, max_length=512)
+    payload: PayloadT
+    partition_key: str | None = Field(default=None, min_length=1, max_length=200)
+    headers: dict[str, str] = Field(default_factory=dict)
+    available_at: datetime | None = None
+
+    @field_validator("available_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else require_aware(value, "available_at")
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return event_id_for(self.event_type, self.idempotency_key)
+
+    @property
+    def key(self) -> str:
+        return self.partition_key or f"{self.aggregate_type}:{self.aggregate_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A stored event as the relay reads it and a publisher receives it."""
+
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    aggregate_type: str
+    aggregate_id: str
+    partition_key: str
+    payload: dict[str, Any]
+    headers: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (used by the JSONL and logging publishers)."""
+        return {
+            "id": self.id,
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "partition_key": self.partition_key,
+            "payload": self.payload,
+            "headers": self.headers,
+            "created_at": self.created_at.isoformat(),
+        }
