@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
 from signal_mgmt.db import transaction
@@ -75,5 +75,5 @@ def test_malformed_event_is_a_validation_error(bad: dict[str, str]) -> None:
         "payload": Ping(n=1),
         **bad,
     }
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError):
         Event[Ping](**fields)  # type: ignore[arg-type]

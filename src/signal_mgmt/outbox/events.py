@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from signal_mgmt.market.clock import require_aware
+from signal_mgmt.validation import InputModel
 
 EVENT_NAMESPACE = uuid.UUID("6f1c2b5e-8d2a-5b7e-9c3f-4a1e0d9b7c21")
 """uuid5 namespace of every event id; changing it would re-identify every event."""
@@ -24,7 +25,7 @@ def event_id_for(event_type: str, idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{event_type}\x1f{idempotency_key}")
 
 
-class Event(BaseModel, Generic[PayloadT]):
+class Event(InputModel, Generic[PayloadT]):
     """An event about to be written to the outbox, with a typed payload.
 
     ``idempotency_key`` is the key of the fact the event announces (e.g. the
@@ -32,8 +33,6 @@ class Event(BaseModel, Generic[PayloadT]):
     ``partition_key`` orders delivery: events of one key are published in the
     order they were committed. It defaults to ``aggregate_type:aggregate_id``.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_type: str = Field(min_length=1, max_length=64, pattern=_NAME)
     aggregate_type: str = Field(min_length=1, max_length=64, pattern=_NAME)
