@@ -8,7 +8,7 @@ Decimals, JSON (JSONB on PostgreSQL), UUIDs.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -16,15 +16,22 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
+    Time,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -158,6 +165,292 @@ class OutboxRow(Base):
 
 # --------------------------------------------------------------------------- reference data, ENTRY
 # (migration 0003_entry)
+
+ANY = "*"
+"""Subscription wildcard: ``symbol`` or ``confluence_type`` equal to ``*`` matches every value.
+
+A sentinel rather than NULL so that the UNIQUE key of ``subscriptions`` holds
+(SQL treats NULLs as distinct)."""
+
+
+class Direction(StrEnum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
+class SizingMode(StrEnum):
+    FIXED_QUANTITY = "FIXED_QUANTITY"
+    FIXED_CAPITAL = "FIXED_CAPITAL"
+    RISK_PER_TRADE = "RISK_PER_TRADE"
+
+
+class SignalStatus(StrEnum):
+    DETECTED = "DETECTED"
+    PUBLISHED = "PUBLISHED"
+
+
+class IntentDecision(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class TradeIntentStatus(StrEnum):
+    """APPROVED | REJECTED; then APPROVED -> PLACED -> FILLED | FAILED."""
+
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PLACED = "PLACED"
+    FILLED = "FILLED"
+    FAILED = "FAILED"
+
+
+class TradeStatus(StrEnum):
+    """PENDING_ENTRY -> OPEN -> CLOSED; PENDING_ENTRY -> ENTRY_FAILED when no entry filled."""
+
+    PENDING_ENTRY = "PENDING_ENTRY"
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    ENTRY_FAILED = "ENTRY_FAILED"
+
+
+class OrderPurpose(StrEnum):
+    ENTRY = "ENTRY"
+    EXIT = "EXIT"
+
+
+class OrderSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class OrderStatus(StrEnum):
+    """NEW (recorded, not yet sent) -> UNKNOWN (sent, outcome not known) | ACCEPTED |
+    PARTIALLY_FILLED | FILLED | REJECTED | CANCELLED. UNKNOWN is reconciled by client id."""
+
+    NEW = "NEW"
+    UNKNOWN = "UNKNOWN"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+
+
+class Instrument(Base):
+    __tablename__ = "instruments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(64), unique=True)
+    exchange: Mapped[str] = mapped_column(String(16))
+    segment: Mapped[str] = mapped_column(String(16))
+    tick_size: Mapped[Decimal] = mapped_column(Money())
+    lot_size: Mapped[int] = mapped_column(Integer)
+    freeze_quantity: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("lot_size > 0", name="lot_size_positive"),)
+
+
+class UserBroker(Base):
+    """One user's account at one broker: who trades, with what capital and limits."""
+
+    __tablename__ = "user_brokers"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    broker: Mapped[str] = mapped_column(String(32))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    connected: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    available_capital: Mapped[Decimal] = mapped_column(Money())
+    max_open_trades: Mapped[int | None] = mapped_column(Integer)
+    max_exposure_per_symbol: Mapped[Decimal | None] = mapped_column(Money())
+    max_total_exposure: Mapped[Decimal | None] = mapped_column(Money())
+    sizing_mode: Mapped[str] = mapped_column(String(24))
+    fixed_quantity: Mapped[int | None] = mapped_column(Integer)
+    fixed_capital: Mapped[Decimal | None] = mapped_column(Money())
+    risk_amount: Mapped[Decimal | None] = mapped_column(Money())
+    reward_risk_ratio: Mapped[Decimal] = mapped_column(Money())
+    entry_window_start: Mapped[time | None] = mapped_column(Time())
+    entry_window_end: Mapped[time | None] = mapped_column(Time())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("user_id", "broker"),)
+
+
+class Subscription(Base):
+    """Which user-broker receives which signals; ``*`` (ANY) is a wildcard."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    confluence_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("user_broker_id", "symbol", "confluence_type"),
+        Index("ix_subscriptions_symbol_confluence_type", "symbol", "confluence_type"),
+    )
+
+
+class Signal(Base):
+    """A global symbol fact (SMS writes it). Levels are quantized to the tick before the key."""
+
+    __tablename__ = "signals"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    confluence_type: Mapped[str] = mapped_column(String(64))
+    signal_day: Mapped[date] = mapped_column(Date())
+    effective_floor: Mapped[Decimal] = mapped_column(Money())
+    effective_ceiling: Mapped[Decimal] = mapped_column(Money())
+    status: Mapped[str] = mapped_column(String(16))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "metadata" is reserved on declarative classes; the column keeps the spec's name.
+    signal_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint(
+            "symbol",
+            "direction",
+            "confluence_type",
+            "signal_day",
+            "effective_floor",
+            "effective_ceiling",
+        ),
+        Index(
+            "ix_signals_detected",
+            "id",
+            postgresql_where=text("status = 'DETECTED'"),
+            sqlite_where=text("status = 'DETECTED'"),
+        ),
+    )
+
+
+class SignalDelivery(Base):
+    """One signal fanned out to one user-broker; consumed once by entry qualification."""
+
+    __tablename__ = "signal_deliveries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("signal_id", "user_broker_id"),
+        Index(
+            "ix_signal_deliveries_unconsumed",
+            "id",
+            postgresql_where=text("consumed_at IS NULL"),
+            sqlite_where=text("consumed_at IS NULL"),
+        ),
+    )
+
+
+class TradeIntent(Base):
+    """The qualification outcome of one delivery, then its execution tracking."""
+
+    __tablename__ = "trade_intents"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("signal_deliveries.id"), unique=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    decision: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    reason_codes: Mapped[list[str]] = mapped_column(JSONDocument)
+    quantity: Mapped[int] = mapped_column(Integer)
+    entry_price: Mapped[Decimal | None] = mapped_column(Money())
+    target_price: Mapped[Decimal | None] = mapped_column(Money())
+    stop_price: Mapped[Decimal | None] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_trade_intents_user_broker_id_status", "user_broker_id", "status"),
+        Index("ix_trade_intents_status", "status"),
+    )
+
+
+class Trade(Base):
+    """A position, owned by TMS: only ``signal_mgmt.tms`` writes this table."""
+
+    __tablename__ = "trades"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    trade_intent_id: Mapped[int] = mapped_column(ForeignKey("trade_intents.id"), unique=True)
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    entry_price: Mapped[Decimal | None] = mapped_column(Money())
+    target_price: Mapped[Decimal] = mapped_column(Money())
+    stop_price: Mapped[Decimal] = mapped_column(Money())
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    exit_price: Mapped[Decimal | None] = mapped_column(Money())
+    pnl: Mapped[Decimal | None] = mapped_column(Money())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_trades_symbol_status", "symbol", "status"),
+        Index("ix_trades_user_broker_id_status", "user_broker_id", "status"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+
+class Order(Base):
+    """Every order the library sends. ``client_order_id`` is derived from the intent."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(String(20), unique=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
+    trade_intent_id: Mapped[int | None] = mapped_column(ForeignKey("trade_intents.id"))
+    # The FK to exit_intents is added by migration 0004_exit (the table does not exist yet).
+    exit_intent_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(Integer)
+    order_type: Mapped[str] = mapped_column(String(8))
+    limit_price: Mapped[Decimal | None] = mapped_column(Money())
+    slice_no: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    broker_order_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    filled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    average_price: Mapped[Decimal | None] = mapped_column(Money())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_orders_trade_id", "trade_id"),
+        Index("ix_orders_trade_intent_id", "trade_intent_id"),
+        Index("ix_orders_exit_intent_id", "exit_intent_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("slice_no >= 1", name="slice_no_positive"),
+    )
 
 
 # --------------------------------------------------------------------------- EXIT
