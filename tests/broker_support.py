@@ -1,0 +1,185 @@
+"""Helpers for the broker publisher tests: message factory, unique names, a cuttable TCP proxy.
+
+The proxy stands between a publisher and a real local broker so a test can
+cause an outage (``cut()``: the port refuses connections and live ones are
+closed) and a recovery (``restore()``: the same port accepts again) without
+touching the shared broker.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from signal_mgmt.outbox.events import OutboxMessage, event_id_for
+
+CREATED_AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+
+def unique_name(prefix: str) -> str:
+    """A stream / queue / key name no parallel test run shares."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def message(
+    n: int,
+    key: str = "k1",
+    *,
+    event_type: str = "SIGNAL_DETECTED",
+    salt: str = "",
+    headers: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    return OutboxMessage(
+        id=n,
+        event_id=event_id_for(event_type, f"{salt}:{key}:{n}"),
+        event_type=event_type,
+        aggregate_type="signal",
+        aggregate_id=f"sig-{n}",
+        partition_key=key,
+        payload={"n": n, "key": key, "price": "101.05"},
+        headers=headers or {},
+        created_at=CREATED_AT,
+        attempts=0,
+    )
+
+
+def batch(count: int, keys: Sequence[str] = ("k1", "k2"), *, start: int = 0) -> list[OutboxMessage]:
+    """``count`` messages over ``keys`` round-robin, unique event ids per call site salt."""
+    salt = uuid.uuid4().hex
+    return [message(n, keys[n % len(keys)], salt=salt) for n in range(start, start + count)]
+
+
+def first_seen_order(event_ids: Sequence[str]) -> list[str]:
+    """Delivery order after dropping re-deliveries (what an idempotent consumer sees)."""
+    seen: set[str] = set()
+    order = []
+    for event_id in event_ids:
+        if event_id not in seen:
+            seen.add(event_id)
+            order.append(event_id)
+    return order
+
+
+class TcpProxy:
+    """A one-thread TCP forwarder from 127.0.0.1:<port> to ``target``."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self._target = (target_host, target_port)
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
+        self._lock = threading.Lock()
+        self._pairs: dict[socket.socket, socket.socket] = {}
+        self._listener: socket.socket | None = None
+        self._stopping = False
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port: int = probe.getsockname()[1]
+        probe.close()
+        self._thread = threading.Thread(target=self._run, name="tcp-proxy", daemon=True)
+        self._commands: list[str] = []
+        self._done = threading.Event()
+        self._thread.start()
+        self.restore()
+
+    @property
+    def url_host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cut(self) -> None:
+        """Refuse new connections and close every live one (a broker outage)."""
+        self._command("cut")
+
+    def restore(self) -> None:
+        self._command("restore")
+
+    def close(self) -> None:
+        self._command("close")
+        self._thread.join()
+        self._wake_reader.close()
+        self._wake_writer.close()
+        self._selector.close()
+
+    def _command(self, name: str) -> None:
+        self._done.clear()
+        with self._lock:
+            self._commands.append(name)
+        self._wake_writer.send(b"x")
+        self._done.wait()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            for key, _mask in self._selector.select():
+                if key.data == "wake":
+                    self._wake_reader.recv(64)
+                    self._apply_commands()
+                elif key.data == "listen":
+                    self._accept()
+                else:
+                    self._pump(key.fileobj)  # type: ignore[arg-type]
+
+    def _apply_commands(self) -> None:
+        with self._lock:
+            commands, self._commands = self._commands, []
+        for name in commands:
+            if name in {"cut", "close"}:
+                self._close_listener()
+                for sock in list(self._pairs):
+                    self._drop(sock)
+                self._stopping = name == "close"
+            elif name == "restore" and self._listener is None:
+                listener = socket.socket()
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", self.port))
+                listener.listen(64)
+                listener.setblocking(False)
+                self._selector.register(listener, selectors.EVENT_READ, "listen")
+                self._listener = listener
+        self._done.set()
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._selector.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        client, _ = self._listener.accept()
+        try:
+            upstream = socket.create_connection(self._target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        for sock in (client, upstream):
+            sock.setblocking(True)
+            self._selector.register(sock, selectors.EVENT_READ, "pump")
+        self._pairs[client] = upstream
+        self._pairs[upstream] = client
+
+    def _pump(self, sock: socket.socket) -> None:
+        peer = self._pairs.get(sock)
+        if peer is None:
+            return
+        try:
+            data = sock.recv(65536)
+            if data:
+                peer.sendall(data)
+                return
+        except OSError:
+            pass
+        self._drop(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        if sock not in self._pairs:
+            return
+        peer = self._pairs.pop(sock)
+        self._pairs.pop(peer, None)
+        for each in (sock, peer):
+            self._selector.unregister(each)
+            each.close()
