@@ -1,0 +1,1 @@
+"""The simulated NSE trading day behind ``signal-mgmt demo``."""
