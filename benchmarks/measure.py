@@ -1,0 +1,66 @@
+"""Timing helpers shared by the baselines and the library side."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured number: what, how much, in which unit, and whether bigger is better."""
+
+    name: str
+    value: float
+    unit: str
+    higher_is_better: bool = True
+
+
+def rate(count: int, work: Callable[[int], None]) -> float:
+    """Run ``work(i)`` for i in range(count); return calls per second."""
+    started = time.perf_counter()
+    for i in range(count):
+        work(i)
+    return count / (time.perf_counter() - started)
+
+
+def percentiles_ms(samples_ns: Sequence[int], prefix: str) -> list[Figure]:
+    """p50, p99 and max of latencies given in nanoseconds, as milliseconds."""
+    ordered = sorted(samples_ns)
+    if not ordered:
+        raise ValueError(f"{prefix}: no latency samples")
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+    return [
+        Figure(f"{prefix} p50", at(0.50), "ms", higher_is_better=False),
+        Figure(f"{prefix} p99", at(0.99), "ms", higher_is_better=False),
+        Figure(f"{prefix} max", ordered[-1] / 1e6, "ms", higher_is_better=False),
+    ]
+
+
+def paced(count: int, per_second: float, work: Callable[[int], None]) -> None:
+    """Call ``work(i)`` ``count`` times at a steady rate (busy-free: sleeps until each slot)."""
+    interval = 1.0 / per_second
+    start = time.perf_counter()
+    for i in range(count):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        work(i)
+
+
+def median_figures(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
+    """The median of each figure over repeated runs (figures matched by position)."""
+    return [
+        Figure(
+            same[0].name,
+            statistics.median(f.value for f in same),
+            same[0].unit,
+            same[0].higher_is_better,
+        )
+        for same in zip(*runs, strict=True)
+    ]
