@@ -1,0 +1,1 @@
+"""The EXIT path: detection (Stage A), episodes and ExitIntentService (Stage B)."""

@@ -1,0 +1,45 @@
+"""What Stage A (detection) hands Stage B (ExitIntentService)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field, field_validator
+
+from signal_mgmt.exit.conditions import ExitReason
+from signal_mgmt.market.clock import require_aware
+from signal_mgmt.validation import InputModel
+
+
+class ExitCandidate(InputModel):
+    """ "Trade ``trade_id`` meets exit condition ``reason`` at ``price``, seen at ``detected_at``."
+
+    ``trigger_level`` is the level that was crossed (None for TIME and MANUAL).
+    Bad data raises ``InvalidInputError``.
+    """
+
+    trade_id: int = Field(gt=0)
+    reason: ExitReason
+    price: Decimal = Field(gt=0, allow_inf_nan=False)
+    detected_at: datetime
+    symbol: str | None = Field(default=None, min_length=1, max_length=64)
+    trigger_level: Decimal | None = Field(default=None, allow_inf_nan=False)
+
+    @field_validator("detected_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return require_aware(value, "detected_at")
+
+
+class ExitCleared(InputModel):
+    """The condition ``reason`` of ``trade_id`` no longer holds: its episode may re-arm."""
+
+    trade_id: int = Field(gt=0)
+    reason: ExitReason
+    cleared_at: datetime
+
+    @field_validator("cleared_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return require_aware(value, "cleared_at")
