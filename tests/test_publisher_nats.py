@@ -1,0 +1,226 @@
+"""NatsPublisher against the local NATS JetStream server (127.0.0.1:4222).
+
+An unreachable server fails these tests: the stream fixture cannot be created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import nats
+import pytest
+
+from broker_support import TcpProxy, batch, first_seen_order, message, unique_name
+from signal_mgmt.errors import ConfigError, PublishError
+from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
+from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.outbox.publishers.nats import NatsPublisher, from_url
+
+NATS_URL = "nats://127.0.0.1:4222"
+NATS_PORT = 4222
+
+
+@dataclass(frozen=True)
+class Stored:
+    subject: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    prefix: str
+
+    def subject_template(self) -> str:
+        return f"{self.prefix}.{{event_type}}"
+
+    def stored(self) -> list[Stored]:
+        return asyncio.run(_stored(self.name))
+
+    def event_ids(self) -> list[str]:
+        return [record.headers["Nats-Msg-Id"] for record in self.stored()]
+
+
+async def _stored(stream: str) -> list[Stored]:
+    client = await nats.connect(NATS_URL)
+    try:
+        jetstream = client.jetstream()
+        info = await jetstream.stream_info(stream)
+        records: list[Stored] = []
+        if info.state.messages == 0:
+            return records
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            raw = await jetstream.get_msg(stream, seq)
+            records.append(Stored(raw.subject or "", dict(raw.headers or {}), raw.data or b""))
+        return records
+    finally:
+        await client.close()
+
+
+async def _add_stream(name: str, prefix: str) -> None:
+    client = await nats.connect(NATS_URL)
+    try:
+        await client.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"])
+    finally:
+        await client.close()
+
+
+async def _delete_stream(name: str) -> None:
+    client = await nats.connect(NATS_URL)
+    try:
+        await client.jetstream().delete_stream(name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def stream() -> Iterator[Stream]:
+    name = unique_name("SM_TEST").upper()
+    created = Stream(name=name, prefix=name.lower())
+    asyncio.run(_add_stream(created.name, created.prefix))
+    yield created
+    asyncio.run(_delete_stream(created.name))
+
+
+@pytest.fixture
+def publisher(stream: Stream) -> Iterator[NatsPublisher]:
+    pub = NatsPublisher(NATS_URL, subject_template=stream.subject_template(), stream=stream.name)
+    yield pub
+    pub.close()
+
+
+def ids(messages: list[OutboxMessage]) -> list[str]:
+    return [str(m.event_id) for m in messages]
+
+
+def per_key(messages: list[OutboxMessage], event_ids: list[str]) -> dict[str, list[str]]:
+    key_of = {str(m.event_id): m.partition_key for m in messages}
+    grouped: dict[str, list[str]] = {}
+    for event_id in event_ids:
+        grouped.setdefault(key_of[event_id], []).append(event_id)
+    return grouped
+
+
+def test_publishes_cloudevents_with_msg_id_and_partition_key(
+    stream: Stream, publisher: NatsPublisher
+) -> None:
+    messages = batch(30, keys=("NSE:INFY", "NSE:TCS", "NSE:SBIN"))
+    publisher.publish(messages)
+    stored = stream.stored()
+    assert len(stored) == 30
+    for record in stored:
+        event = decode(record.body)
+        assert record.headers["Nats-Msg-Id"] == str(event.id)
+        assert record.headers[PARTITION_KEY_HEADER] == event.partition_key
+        assert record.headers["Content-Type"].startswith("application/cloudevents+json")
+        assert record.subject == f"{stream.prefix}.SIGNAL_DETECTED"
+    assert per_key(messages, stream.event_ids()) == per_key(messages, ids(messages))
+
+
+def test_redelivery_of_the_same_event_id_is_dropped_by_jetstream(
+    stream: Stream, publisher: NatsPublisher
+) -> None:
+    first = batch(10)
+    publisher.publish(first)
+    publisher.publish(first[3:] + batch(5))  # a relay retry overlapping new events
+    publisher.publish(first)
+    stored = stream.event_ids()
+    assert len(stored) == 15
+    assert len(set(stored)) == 15
+    assert stored[:10] == ids(first)
+
+
+def test_subject_template_uses_aggregate_type(stream: Stream) -> None:
+    pub = NatsPublisher(NATS_URL, subject_template=f"{stream.prefix}.{{aggregate_type}}.events")
+    try:
+        pub.publish([message(1)])
+    finally:
+        pub.close()
+    assert [r.subject for r in stream.stored()] == [f"{stream.prefix}.signal.events"]
+
+
+def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
+    stream: Stream,
+) -> None:
+    proxy = TcpProxy(NATS_PORT)
+    pub = NatsPublisher(
+        f"nats://{proxy.url_host}", subject_template=stream.subject_template(), stream=stream.name
+    )
+    try:
+        before, during, after = batch(6), batch(6), batch(6)
+        pub.publish(before)
+        proxy.cut()
+        for _ in range(3):  # the relay's retries while the broker is away
+            with pytest.raises(PublishError) as raised:
+                pub.publish(during)
+            assert raised.value.transient
+        proxy.restore()
+        pub.publish(during)
+        pub.publish(after)
+    finally:
+        pub.close()
+        proxy.close()
+    delivered = first_seen_order(stream.event_ids())
+    assert delivered == ids(before) + ids(during) + ids(after)
+
+
+def test_a_closed_publisher_reconnects_on_the_next_publish(
+    stream: Stream, publisher: NatsPublisher
+) -> None:
+    publisher.publish([message(1, salt=stream.name)])
+    publisher.close()
+    publisher.close()  # idempotent
+    publisher.publish([message(2, salt=stream.name)])
+    assert len(stream.stored()) == 2
+
+
+def test_subject_without_a_stream_is_a_transient_error() -> None:
+    pub = NatsPublisher(NATS_URL, subject_template=f"{unique_name('nostream')}.{{event_type}}")
+    try:
+        with pytest.raises(PublishError) as raised:
+            pub.publish([message(1)])
+        assert raised.value.transient
+    finally:
+        pub.close()
+
+
+def test_oversized_message_is_a_permanent_error(stream: Stream, publisher: NatsPublisher) -> None:
+    oversized = dataclasses.replace(message(1), payload={"blob": "x" * (2 * 1024 * 1024)})
+    with pytest.raises(PublishError) as raised:
+        publisher.publish([oversized])
+    assert not raised.value.transient
+    assert stream.stored() == []
+
+
+def test_from_url_reads_options() -> None:
+    pub = from_url(
+        "nats://127.0.0.1:4222,127.0.0.1:4223?subject=a.{event_type}&stream=S&source=tms"
+        "&timeout=2.5"
+    )
+    assert pub.servers == ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+    assert pub.subject_template == "a.{event_type}"
+    assert pub.stream == "S"
+    assert pub.timeout == 2.5
+    assert json.loads(pub.wire_format.encode(message(1)))["source"] == "tms"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nats://127.0.0.1:4222?subject=a.{symbol}",
+        "nats://127.0.0.1:4222?subject=a.{",
+        "nats://127.0.0.1:4222?subject=",
+        "nats://127.0.0.1:4222?timeout=-1",
+        "nats://127.0.0.1:4222?timeout=soon",
+        "nats://127.0.0.1:4222?colour=blue",
+        "nats://?stream=S",
+    ],
+)
+def test_bad_url_options_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        from_url(url)
