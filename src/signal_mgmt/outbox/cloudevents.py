@@ -45,7 +45,8 @@ _REQUIRED = ("specversion", "id", "source", "type")
 class WireFormat(Protocol):
     """How a publisher turns an outbox message into a body and transport headers."""
 
-    content_type: str
+    @property
+    def content_type(self) -> str: ...
 
     def encode(self, message: OutboxMessage) -> bytes: ...
 
