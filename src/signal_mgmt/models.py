@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -455,3 +456,139 @@ class Order(Base):
 
 # --------------------------------------------------------------------------- EXIT
 # (migration 0004_exit)
+
+
+class ExitSignalStatus(StrEnum):
+    DETECTED = "DETECTED"
+    PUBLISHED = "PUBLISHED"
+
+
+class ExitIntentStatus(StrEnum):
+    """PENDING -> APPROVED | REJECTED; APPROVED -> PLACED | FAILED; PLACED -> FILLED | FAILED."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PLACED = "PLACED"
+    FILLED = "FILLED"
+    FAILED = "FAILED"
+
+
+LIVE_EXIT_STATUSES = ("PENDING", "APPROVED", "PLACED")
+_LIVE_EXIT = text("status IN ('PENDING', 'APPROVED', 'PLACED')")
+
+
+class ExitEpisode(Base):
+    """Per (trade, reason): the current episode number and whether a new one may start.
+
+    A new episode starts only when the condition is ``armed`` (it cleared since
+    the last one fired) or ``cooldown_until`` has passed; the guarded UPDATE in
+    ``signal_mgmt.exit.episodes`` enforces it, so it holds across restarts and
+    processes.
+    """
+
+    __tablename__ = "exit_episodes"
+
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), primary_key=True)
+    exit_reason: Mapped[str] = mapped_column(String(16), primary_key=True)
+    episode_id: Mapped[int] = mapped_column(Integer)
+    armed: Mapped[bool] = mapped_column(Boolean)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cooldown_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("episode_id >= 1", name="episode_id_positive"),)
+
+
+class ExitSignal(Base):
+    """A trade-level fact: trade T met exit condition R in episode E (SMS writes it)."""
+
+    __tablename__ = "exit_signals"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
+    exit_reason: Mapped[str] = mapped_column(String(16))
+    episode_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    price: Mapped[Decimal] = mapped_column(Money())
+    trigger_level: Mapped[Decimal | None] = mapped_column(Money())
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("trade_id", "exit_reason", "episode_id"),
+        Index(
+            "ix_exit_signals_detected",
+            "id",
+            postgresql_where=text("status = 'DETECTED'"),
+            sqlite_where=text("status = 'DETECTED'"),
+        ),
+    )
+
+
+class ExitIntent(Base):
+    """Stage B outcome for the user-broker owning the trade, then its execution tracking."""
+
+    __tablename__ = "exit_intents"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    exit_signal_id: Mapped[int] = mapped_column(ForeignKey("exit_signals.id"), unique=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
+    user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
+    exit_reason: Mapped[str] = mapped_column(String(16))
+    episode_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reason_codes: Mapped[list[str]] = mapped_column(JSONDocument)
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(Integer)
+    order_type: Mapped[str] = mapped_column(String(8))
+    limit_price: Mapped[Decimal | None] = mapped_column(Money())
+    slices: Mapped[list[int]] = mapped_column(JSONDocument)
+    filled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    average_fill_price: Mapped[Decimal | None] = mapped_column(Money())
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    # Dispatcher lease: a claimed intent is skipped by other dispatchers until it runs out.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("trade_id", "user_broker_id", "exit_reason", "episode_id"),
+        # At most ONE live exit per trade, whatever its reason or episode.
+        Index(
+            "uq_exit_intents_live_trade_id",
+            "trade_id",
+            unique=True,
+            postgresql_where=_LIVE_EXIT,
+            sqlite_where=_LIVE_EXIT,
+        ),
+        Index(
+            "ix_exit_intents_open",
+            "status",
+            "id",
+            postgresql_where=_LIVE_EXIT,
+            sqlite_where=_LIVE_EXIT,
+        ),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("filled_quantity >= 0", name="filled_quantity_not_negative"),
+    )
+
+
+class ExitTrailingMark(Base):
+    """A trailing stop's water mark (best price since entry), so it survives a restart."""
+
+    __tablename__ = "exit_trailing_marks"
+
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), primary_key=True)
+    water_mark: Mapped[Decimal] = mapped_column(Money())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# orders.exit_intent_id is declared with the ENTRY tables; its foreign key needs exit_intents.
+Order.__table__.append_constraint(  # type: ignore[attr-defined]
+    ForeignKeyConstraint(["exit_intent_id"], ["exit_intents.id"])
+)
