@@ -1,0 +1,189 @@
+"""RabbitMqPublisher against the local RabbitMQ (127.0.0.1:5672, guest/guest).
+
+An unreachable broker fails these tests: the queue fixture cannot connect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pika
+import pytest
+
+from broker_support import TcpProxy, batch, first_seen_order, message, unique_name
+from signal_mgmt.errors import ConfigError, PublishError
+from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
+from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher, from_url
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+AMQP_PORT = 5672
+
+
+@dataclass(frozen=True)
+class Received:
+    routing_key: str
+    properties: pika.BasicProperties
+    body: bytes
+
+
+@dataclass
+class Binding:
+    """A unique exchange and a queue bound to it with ``#``, read back with basic_get."""
+
+    exchange: str
+    queue: str
+    connection: pika.BlockingConnection
+
+    def received(self) -> list[Received]:
+        channel = self.connection.channel()
+        records = []
+        while True:
+            method, properties, body = channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                break
+            records.append(Received(method.routing_key, properties, body))
+        channel.close()
+        return records
+
+    def message_ids(self) -> list[str]:
+        return [str(record.properties.message_id) for record in self.received()]
+
+
+@pytest.fixture
+def binding() -> Iterator[Binding]:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    exchange, queue = unique_name("sm_test_x"), unique_name("sm_test_q")
+    channel.exchange_declare(exchange, "topic", durable=True)
+    channel.queue_declare(queue, exclusive=True)
+    channel.queue_bind(queue, exchange, routing_key="#")
+    yield Binding(exchange, queue, connection)
+    channel.exchange_delete(exchange)
+    connection.close()
+
+
+@pytest.fixture
+def publisher(binding: Binding) -> Iterator[RabbitMqPublisher]:
+    pub = RabbitMqPublisher(AMQP_URL, exchange=binding.exchange)
+    yield pub
+    pub.close()
+
+
+def ids(messages: list[OutboxMessage]) -> list[str]:
+    return [str(m.event_id) for m in messages]
+
+
+def test_publishes_persistent_confirmed_cloudevents(
+    binding: Binding, publisher: RabbitMqPublisher
+) -> None:
+    messages = batch(20, keys=("NSE:INFY", "NSE:TCS"))
+    publisher.publish(messages)
+    received = binding.received()
+    assert [str(r.properties.message_id) for r in received] == ids(messages)
+    for record, sent in zip(received, messages, strict=True):
+        assert record.routing_key == "SIGNAL_DETECTED"
+        assert record.properties.delivery_mode == 2
+        assert record.properties.type == "SIGNAL_DETECTED"
+        assert str(record.properties.content_type).startswith("application/cloudevents+json")
+        assert record.properties.headers == {PARTITION_KEY_HEADER: sent.partition_key}
+        event = decode(record.body)
+        assert event.id == sent.event_id
+        assert event.partition_key == sent.partition_key
+
+
+def test_routing_key_template(binding: Binding) -> None:
+    pub = RabbitMqPublisher(
+        AMQP_URL, exchange=binding.exchange, routing_key_template="{aggregate_type}.{event_type}"
+    )
+    try:
+        pub.publish([message(1)])
+    finally:
+        pub.close()
+    assert [r.routing_key for r in binding.received()] == ["signal.SIGNAL_DETECTED"]
+
+
+def test_unroutable_message_fails_the_publish(binding: Binding) -> None:
+    exchange = unique_name("sm_test_unbound")
+    pub = RabbitMqPublisher(AMQP_URL, exchange=exchange)
+    try:
+        with pytest.raises(PublishError) as raised:
+            pub.publish([message(1)])
+        assert raised.value.transient
+        pub.publish([])  # nothing to send is not an error
+    finally:
+        pub.close()
+        channel = binding.connection.channel()
+        channel.exchange_delete(exchange)
+        channel.close()
+
+
+def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
+    binding: Binding,
+) -> None:
+    proxy = TcpProxy(AMQP_PORT)
+    pub = RabbitMqPublisher(
+        f"amqp://guest:guest@{proxy.url_host}/%2F?connection_attempts=1",
+        exchange=binding.exchange,
+    )
+    try:
+        before, during, after = batch(5), batch(5), batch(5)
+        pub.publish(before)
+        proxy.cut()
+        for _ in range(3):
+            with pytest.raises(PublishError) as raised:
+                pub.publish(during)
+            assert raised.value.transient
+        proxy.restore()
+        pub.publish(during)
+        pub.publish(after)
+    finally:
+        pub.close()
+        proxy.close()
+    assert first_seen_order(binding.message_ids()) == ids(before) + ids(during) + ids(after)
+
+
+def test_a_closed_publisher_reconnects(binding: Binding, publisher: RabbitMqPublisher) -> None:
+    publisher.publish([message(1, salt=binding.queue)])
+    publisher.close()
+    publisher.close()
+    publisher.publish([message(2, salt=binding.queue)])
+    assert len(binding.received()) == 2
+
+
+def test_default_exchange_routes_by_queue_name(binding: Binding) -> None:
+    pub = RabbitMqPublisher(AMQP_URL, exchange="", routing_key_template=binding.queue)
+    try:
+        pub.publish([message(1)])
+    finally:
+        pub.close()
+    assert len(binding.received()) == 1
+
+
+def test_from_url_reads_options_and_passes_pika_options_through() -> None:
+    pub = from_url(
+        "amqp://guest:guest@127.0.0.1:5672/%2F?exchange=orders&routing_key=tms.{event_type}"
+        "&mandatory=false&declare_exchange=no&source=tms&heartbeat=30"
+    )
+    assert pub.exchange == "orders"
+    assert pub.routing_key_template == "tms.{event_type}"
+    assert not pub.mandatory
+    assert not pub.declare_exchange
+    assert pub.parameters.heartbeat == 30
+    assert pub.parameters.blocked_connection_timeout == 30.0
+    assert json.loads(pub.wire_format.encode(message(1)))["source"] == "tms"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqp://guest:guest@127.0.0.1:5672/%2F?routing_key={symbol}",
+        "amqp://guest:guest@127.0.0.1:5672/%2F?mandatory=maybe",
+        "amqp://guest:guest@127.0.0.1:5672/%2F?colour=blue",
+    ],
+)
+def test_bad_url_options_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        from_url(url)
