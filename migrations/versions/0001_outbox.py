@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="PENDING", nullable=False),
         sa.Column("published_at", signal_mgmt.models.UTCDateTime(), nullable=True),
         sa.Column("xact_id", sa.BigInteger(), nullable=True),
+        sa.Column("claim_token", sa.Uuid(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
     )

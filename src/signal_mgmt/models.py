@@ -110,7 +110,8 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincremen
 class OutboxStatus(StrEnum):
     PENDING = "PENDING"
     PUBLISHED = "PUBLISHED"
-    DEAD = "DEAD"
+    DEAD = "DEAD"  # gave up after max_attempts; blocks the later events of its key
+    PARKED = "PARKED"  # set aside by an operator; the later events of its key flow on
 
 
 class OutboxRow(Base):
@@ -119,6 +120,9 @@ class OutboxRow(Base):
     ``xact_id`` is the PostgreSQL transaction that wrote the row (64-bit
     ``pg_current_xact_id()``); the relay uses it as a snapshot watermark so that
     a row whose transaction commits late is never overtaken (see relay.py).
+    A claimed row carries the relay's ``claim_token`` and ``available_at`` is
+    pushed to the end of its lease: if the relay dies, the row becomes claimable
+    again when the lease runs out.
     """
 
     __tablename__ = "outbox"
@@ -140,6 +144,7 @@ class OutboxRow(Base):
     )
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     xact_id: Mapped[int | None] = mapped_column(BigInteger)
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid())
 
     __table_args__ = (
         # The relay's claim reads pending rows in id order; published rows (the

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, literal_column
+from sqlalchemy import Connection, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from signal_mgmt.db import Executor, as_connection
 from signal_mgmt.errors import InvalidInputError, translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxRow, OutboxStatus
+from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.events import Event
+
+_NOTIFY = text(f"SELECT pg_notify('{wakeup.CHANNEL}', '')")
 
 
 def _insert_statement(connection: Connection) -> Any:
@@ -63,4 +66,8 @@ def emit(
     conn = as_connection(connection)
     with translate_db_errors():
         conn.execute(_insert_statement(conn), rows)
+        if conn.dialect.name == "postgresql":
+            # Delivered at commit to every LISTENing relay; dropped on rollback.
+            conn.execute(_NOTIFY)
+    wakeup.mark_emitted(conn)
     return [event.event_id for event in batch]

@@ -1,0 +1,183 @@
+"""The relay's claim: which pending events one relay may publish now, and the lease it takes.
+
+A claim is one short transaction: pick a batch, take a lease on it (a token
+plus ``available_at`` pushed to the end of the lease), commit. The relay then
+publishes OUTSIDE any transaction and marks the rows by token. Nothing is held
+open while a broker is slow, and a relay that dies or hangs only delays its
+batch until the lease runs out; then any relay claims it again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    Table,
+    and_,
+    exists,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.sql import Select
+
+from signal_mgmt.models import OutboxRow, OutboxStatus
+from signal_mgmt.outbox.events import OutboxMessage
+
+outbox = cast(Table, OutboxRow.__table__)
+_earlier = outbox.alias("earlier")
+
+PENDING = OutboxStatus.PENDING.value
+DEAD = OutboxStatus.DEAD.value
+BLOCKING = (PENDING, DEAD)
+"""Statuses that hold back the later events of their key (PARKED does not)."""
+
+# The oldest transaction still running when the claiming statement took its
+# snapshot: every transaction with a lower id has committed or rolled back.
+SNAPSHOT_XMIN: ColumnElement[int] = literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+)
+
+
+def _settled(table: FromClause, connection: Connection) -> ColumnElement[bool]:
+    """PostgreSQL: the row's transaction is older than every transaction still running."""
+    if connection.dialect.name == "postgresql":
+        return table.c.xact_id < SNAPSHOT_XMIN
+    return true()
+
+
+def candidates(connection: Connection, now: datetime, batch_size: int) -> Select[Any]:
+    """The claim query. Why it is correct:
+
+    * Order: events are delivered per ``partition_key`` in ``id`` order. A row
+      is a candidate only if no EARLIER row of its key is held back, that is
+      DEAD, leased by a relay (``available_at`` in the future), waiting for a
+      retry, or not yet settled (below). So a key whose head is in flight on
+      another relay, dead or delayed is skipped whole, and ``ORDER BY id``
+      makes the batch hold each key's events as a prefix, oldest first.
+    * Several relays (PostgreSQL): ``FOR UPDATE SKIP LOCKED`` lets two claims
+      run at once without waiting on each other; each locks the rows it
+      picked. SKIP LOCKED can however hand relay B a key's row 5 while relay
+      A's concurrent claim holds row 3: :func:`keep_key_prefixes` re-reads the
+      key's open rows after locking and drops every row that is not preceded,
+      within our own batch, by all earlier open rows of its key. A's row 3 is
+      PENDING to B's eyes (leased or not yet), so B lets key K go this time.
+      At most one relay ever has events of a key in flight.
+    * Commit-order gaps: ids come from a sequence at INSERT time, so row 3 may
+      commit after row 5. Row 3 is then invisible to us and cannot block row
+      5 by the rule above. The snapshot watermark closes that hole: a row is
+      claimable only once ``xact_id`` (its writer, ``pg_current_xact_id()``
+      at emit) is below the xmin of our snapshot, i.e. once every transaction
+      that started writing before it has finished. While row 3's writer is
+      open, row 5 of a later writer waits, and so does the rest of its key
+      (an unsettled earlier row holds its key back too). A lower id committed
+      late is therefore never overtaken, and never lost, as the relay scans
+      by status, not with a moving id cursor.
+      Cost: one long-running transaction (any table, any session that took an
+      xact id) holds back every event written after it began, until it ends;
+      set ``idle_in_transaction_session_timeout`` / statement timeouts in
+      production. Limit: if two transactions write the SAME key at once and
+      the later id's writer took its xact id first (it wrote something else
+      earlier), the watermark does not hold it back; services serialise work
+      per key (row or advisory locks), so this does not happen in the library.
+    * SQLite has a single writer (``BEGIN IMMEDIATE``): ids commit in id order
+      and claims never overlap, so neither the watermark nor locks are needed.
+    """
+    earlier_held_back = exists().where(
+        _earlier.c.partition_key == outbox.c.partition_key,
+        _earlier.c.id < outbox.c.id,
+        _earlier.c.status.in_(BLOCKING),
+        or_(
+            _earlier.c.status == DEAD,
+            _earlier.c.available_at > now,
+            ~_settled(_earlier, connection),
+        ),
+    )
+    query = (
+        select(outbox)
+        .where(
+            outbox.c.status == PENDING,
+            outbox.c.available_at <= now,
+            _settled(outbox, connection),
+            ~earlier_held_back,
+        )
+        .order_by(outbox.c.id)
+        .limit(batch_size)
+    )
+    return query.with_for_update(skip_locked=True, of=outbox)
+
+
+def keep_key_prefixes(connection: Connection, rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """Drop the rows of a key that another relay's concurrent claim got in front of."""
+    if not rows:
+        return []
+    keys = sorted({row.partition_key for row in rows})
+    open_ids: dict[str, list[int]] = defaultdict(list)
+    for key, row_id in connection.execute(
+        select(outbox.c.partition_key, outbox.c.id)
+        .where(
+            outbox.c.partition_key.in_(keys),
+            outbox.c.status.in_(BLOCKING),
+            outbox.c.id <= max(row.id for row in rows),
+        )
+        .order_by(outbox.c.id)
+    ):
+        open_ids[key].append(row_id)
+    mine: dict[str, list[OutboxMessage]] = defaultdict(list)
+    for row in rows:
+        mine[row.partition_key].append(row)
+    kept: list[OutboxMessage] = []
+    for key, held in mine.items():
+        for row, expected in zip(held, open_ids[key], strict=False):
+            if row.id != expected:
+                break
+            kept.append(row)
+    return sorted(kept, key=lambda row: row.id)
+
+
+def claim(
+    connection: Connection, *, now: datetime, batch_size: int, lease: timedelta, token: uuid.UUID
+) -> list[OutboxMessage]:
+    """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
+    picked = [
+        to_message(row) for row in connection.execute(candidates(connection, now, batch_size))
+    ]
+    kept = keep_key_prefixes(connection, picked)
+    if kept:
+        connection.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([row.id for row in kept]))
+            .values(claim_token=token, available_at=now + lease)
+        )
+    return kept
+
+
+def to_message(row: Row[Any]) -> OutboxMessage:
+    mapping = row._mapping
+    return OutboxMessage(
+        id=mapping["id"],
+        event_id=mapping["event_id"],
+        event_type=mapping["event_type"],
+        aggregate_type=mapping["aggregate_type"],
+        aggregate_id=mapping["aggregate_id"],
+        partition_key=mapping["partition_key"],
+        payload=mapping["payload"],
+        headers=mapping["headers"],
+        created_at=mapping["created_at"],
+        attempts=mapping["attempts"],
+    )
+
+
+def owned(token: uuid.UUID, ids: Sequence[int]) -> ColumnElement[bool]:
+    """Rows still leased to ``token``: a relay whose lease ran out marks nothing."""
+    return and_(outbox.c.claim_token == token, outbox.c.id.in_(list(ids)))

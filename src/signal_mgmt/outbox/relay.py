@@ -1,0 +1,235 @@
+"""The relay: claim a batch of pending events, publish it, mark it.
+
+Delivery is at-least-once: a relay that dies after publishing and before
+marking leaves its lease to run out, and the batch is published again (same
+``event_id``, so consumers drop the duplicate). Order per ``partition_key`` is
+kept by the claim (see ``claim.candidates``) and by the DEAD policy: an event
+that exhausts its attempts goes DEAD and BLOCKS the later events of its key
+until an operator retries it (``outbox retry-dead``) or parks it
+(``outbox park``); strict order is never broken silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_random_exponential,
+)
+
+from signal_mgmt.db import transaction
+from signal_mgmt.errors import InvalidInputError, PublishError
+from signal_mgmt.market.clock import Clock, SystemClock
+from signal_mgmt.models import OutboxStatus
+from signal_mgmt.outbox.claim import claim, outbox, owned
+from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.outbox.metrics import RelayMetrics
+from signal_mgmt.outbox.publishers.base import Publisher
+from signal_mgmt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=30)
+MAX_ERROR_LENGTH = 2000
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, PublishError) and error.transient
+
+
+class OutboxRelay:
+    """Drains the outbox of ``engine`` to ``publisher``; ``run_once`` does one batch.
+
+    ``lease`` bounds how long a claimed batch may stay unmarked: after it, any
+    relay may claim the batch again (takeover after a crash or a hang). Keep it
+    above the publisher's worst-case publish time. ``sleep`` waits between
+    retries (tests pass ``list.append``); by default it waits on ``stopping``,
+    so ``stopping.set()`` cuts a backoff short.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: Publisher,
+        *,
+        clock: Clock | None = None,
+        batch_size: int = 500,
+        max_attempts: int = 10,
+        backoff_initial: float = 0.05,
+        backoff_max: float = 30.0,
+        lease: timedelta = DEFAULT_LEASE,
+        sleep: Callable[[float], Any] | None = None,
+        stopping: threading.Event | None = None,
+        metrics: RelayMetrics | None = None,
+    ) -> None:
+        _require(batch_size >= 1, "batch_size", batch_size)
+        _require(max_attempts >= 1, "max_attempts", max_attempts)
+        _require(0 < backoff_initial <= backoff_max, "backoff_initial", backoff_initial)
+        _require(lease > timedelta(0), "lease", lease)
+        self.engine = engine
+        self.publisher = publisher
+        self.clock: Clock = clock or SystemClock()
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.lease = lease
+        self.stopping = stopping or threading.Event()
+        self._sleep: Callable[[float], Any] = sleep or self._wait_unless_stopped
+        self.metrics = metrics or RelayMetrics()
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, publisher: Publisher, settings: Settings, **overrides: Any
+    ) -> OutboxRelay:
+        options: dict[str, Any] = {
+            "batch_size": settings.relay_batch_size,
+            "max_attempts": settings.relay_max_attempts,
+            "backoff_initial": settings.relay_backoff_initial,
+            "backoff_max": settings.relay_backoff_max,
+            **overrides,
+        }
+        return cls(engine, publisher, **options)
+
+    def _wait_unless_stopped(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+
+    def run_once(self) -> int:
+        """Claim one batch, publish it, mark it.
+
+        Returns how many events the claim took (published, or moved to DEAD):
+        0 means there was nothing to do. ``metrics`` counts what was published.
+        """
+        if self.stopping.is_set():
+            return 0
+        token = uuid.uuid4()
+        with transaction(self.engine) as conn:
+            batch = claim(
+                conn,
+                now=self.clock.now(),
+                batch_size=self.batch_size,
+                lease=self.lease,
+                token=token,
+            )
+        if batch:
+            self._deliver(batch, token)
+        return len(batch)
+
+    def _deliver(self, batch: Sequence[OutboxMessage], token: uuid.UUID) -> int:
+        tries, error = self._publish(batch, token)
+        if error is None:
+            self._mark(token, batch, tries, status=OutboxStatus.PUBLISHED)
+            self.metrics.published(batch, self.clock.now())
+            return len(batch)
+        if error.transient and self.stopping.is_set():
+            self._mark(token, batch, tries, error=error)  # released, for whoever runs next
+            return 0
+        if not error.transient and len(batch) > 1:
+            return self._deliver_one_by_one(batch, token)
+        log.error("outbox: %d event(s) DEAD after %d tries: %s", len(batch), tries, error)
+        self._mark(token, batch, tries, status=OutboxStatus.DEAD, error=error)
+        self.metrics.dead(len(batch))
+        return 0
+
+    def _deliver_one_by_one(self, batch: Sequence[OutboxMessage], token: uuid.UUID) -> int:
+        """A broker refused the batch: find the poison event(s), deliver the rest in order."""
+        published = 0
+        blocked: set[str] = set()
+        for message in batch:
+            if message.partition_key in blocked or self.stopping.is_set():
+                self._mark(token, [message], 0)  # released: its key waits behind a DEAD event
+                continue
+            delivered = self._deliver([message], token)
+            published += delivered
+            if not delivered:
+                blocked.add(message.partition_key)
+        return published
+
+    def _publish(
+        self, batch: Sequence[OutboxMessage], token: uuid.UUID
+    ) -> tuple[int, PublishError | None]:
+        tries = 0
+
+        def attempt() -> None:
+            nonlocal tries
+            if self.stopping.is_set():
+                raise PublishError("relay stopping", transient=True)
+            tries += 1
+            try:
+                self.publisher.publish(batch)
+            except PublishError:
+                self.metrics.publish_failed()
+                raise
+
+        def renew_lease(state: RetryCallState) -> None:
+            pause = state.next_action.sleep if state.next_action else 0.0
+            log.warning("outbox: publish failed (try %d), retrying in %.3fs", tries, pause)
+            until = self.clock.now() + timedelta(seconds=pause) + self.lease
+            with transaction(self.engine) as conn:
+                conn.execute(
+                    update(outbox).where(owned(token, _ids(batch))).values(available_at=until)
+                )
+
+        allowed = max(1, self.max_attempts - max(message.attempts for message in batch))
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(allowed) | stop_when_event_set(self.stopping),
+            wait=wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
+            sleep=self._sleep,
+            before_sleep=renew_lease,
+            reraise=True,
+        )
+        try:
+            retrying(attempt)
+        except PublishError as error:
+            return tries, error
+        return tries, None
+
+    def _mark(
+        self,
+        token: uuid.UUID,
+        batch: Sequence[OutboxMessage],
+        tries: int,
+        *,
+        status: OutboxStatus | None = None,
+        error: PublishError | None = None,
+    ) -> None:
+        """End the lease: PUBLISHED, DEAD, or (no status) released to be claimed again now."""
+        now = self.clock.now()
+        values: dict[str, Any] = {"claim_token": None, "attempts": outbox.c.attempts + tries}
+        if error is not None:
+            values["last_error"] = str(error)[:MAX_ERROR_LENGTH]
+        if status is OutboxStatus.PUBLISHED:
+            values.update(status=status.value, published_at=now, last_error=None)
+        elif status is not None:
+            values["status"] = status.value
+        else:
+            values["available_at"] = now
+        with transaction(self.engine) as conn:
+            marked = conn.execute(
+                update(outbox).where(owned(token, _ids(batch))).values(**values)
+            ).rowcount
+        if marked < len(batch):
+            # The lease ran out and another relay took the batch over: it
+            # publishes again and marks; we changed only what we still held.
+            log.warning("outbox: lease lost on %d of %d event(s)", len(batch) - marked, len(batch))
+
+
+def _ids(batch: Sequence[OutboxMessage]) -> list[int]:
+    return [message.id for message in batch]
+
+
+def _require(ok: bool, field: str, value: object) -> None:
+    if not ok:
+        raise InvalidInputError(f"invalid relay option {field}={value!r}", field=field, value=value)

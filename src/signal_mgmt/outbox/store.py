@@ -1,0 +1,224 @@
+"""Operating the outbox: status, dead letters, parking, replay, retention.
+
+Every write here is a guarded ``UPDATE ... WHERE status = <expected>`` or a
+bounded ``DELETE``; none of them touches a row a relay holds a lease on,
+except ``park``, which ends the lease (the relay's mark then skips the row).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+
+from signal_mgmt.db import Executor, transaction
+from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import OutboxStatus
+from signal_mgmt.outbox.claim import outbox
+
+PENDING, PUBLISHED, DEAD, PARKED = (s.value for s in OutboxStatus)
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    """``pending`` excludes ``in_flight`` (leased to a relay right now)."""
+
+    pending: int
+    in_flight: int
+    published: int
+    dead: int
+    parked: int
+    oldest_pending_age: float | None
+    """Seconds since the oldest unpublished PENDING event was emitted."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "in_flight": self.in_flight,
+            "published": self.published,
+            "dead": self.dead,
+            "parked": self.parked,
+            "oldest_pending_age_seconds": self.oldest_pending_age,
+        }
+
+
+def outbox_counts(engine: Engine, clock: Clock, connection: Executor | None = None) -> OutboxCounts:
+    now = clock.now()
+    leased = and_(outbox.c.claim_token.is_not(None), outbox.c.available_at > now)
+    with transaction(engine, connection) as conn:
+        rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
+        by_status: dict[str, int] = {row[0]: row[1] for row in rows}
+        in_flight = conn.execute(
+            select(func.count()).where(outbox.c.status == PENDING, leased)
+        ).scalar_one()
+        oldest = conn.execute(
+            select(func.min(outbox.c.created_at)).where(outbox.c.status == PENDING)
+        ).scalar_one()
+    if isinstance(oldest, str):  # SQLite returns min() of a text column as text
+        oldest = datetime.fromisoformat(oldest)
+    age = None if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds())
+    return OutboxCounts(
+        pending=by_status.get(PENDING, 0) - in_flight,
+        in_flight=in_flight,
+        published=by_status.get(PUBLISHED, 0),
+        dead=by_status.get(DEAD, 0),
+        parked=by_status.get(PARKED, 0),
+        oldest_pending_age=age,
+    )
+
+
+def retry_dead(
+    engine: Engine,
+    clock: Clock,
+    event_id: uuid.UUID | None = None,
+    connection: Executor | None = None,
+) -> int:
+    """DEAD -> PENDING with a fresh attempt budget (one event, or all); returns how many."""
+    values = {"status": PENDING, "attempts": 0, "available_at": clock.now(), "claim_token": None}
+    return _move(
+        engine,
+        connection=connection,
+        event_id=event_id,
+        expected={DEAD},
+        target=PENDING,
+        values=values,
+    )
+
+
+def park(
+    engine: Engine, clock: Clock, event_id: uuid.UUID, connection: Executor | None = None
+) -> None:
+    """Set a poison event aside (PENDING or DEAD -> PARKED): its key's later events flow on."""
+    values = {"status": PARKED, "claim_token": None, "available_at": clock.now()}
+    _move(
+        engine,
+        connection=connection,
+        event_id=event_id,
+        expected={PENDING, DEAD},
+        target=PARKED,
+        values=values,
+    )
+
+
+def unpark(
+    engine: Engine, clock: Clock, event_id: uuid.UUID, connection: Executor | None = None
+) -> None:
+    """PARKED -> PENDING: published next, before the later events of its key still pending."""
+    values = {"status": PENDING, "attempts": 0, "available_at": clock.now()}
+    _move(
+        engine,
+        connection=connection,
+        event_id=event_id,
+        expected={PARKED},
+        target=PENDING,
+        values=values,
+    )
+
+
+def replay(
+    engine: Engine,
+    clock: Clock,
+    event_ids: Sequence[uuid.UUID],
+    connection: Executor | None = None,
+) -> int:
+    """Publish chosen PUBLISHED events again (same event_id); returns how many.
+
+    They go back to PENDING, so the relays deliver them with the ordering rules
+    of any pending event (each one holds back the later pending events of its key).
+    """
+    if not event_ids:
+        raise InvalidInputError("replay needs at least one event id", field="event_ids")
+    values = {"status": PENDING, "attempts": 0, "available_at": clock.now(), "published_at": None}
+    with transaction(engine, connection) as conn:
+        _require_all_exist(conn, event_ids)
+        return int(
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.event_id.in_(list(event_ids)), outbox.c.status == PUBLISHED)
+                .values(**values)
+            ).rowcount
+        )
+
+
+def purge_published(
+    engine: Engine, clock: Clock, older_than: timedelta, *, batch_size: int = 1000
+) -> int:
+    """Delete PUBLISHED rows published more than ``older_than`` ago, ``batch_size`` per
+    transaction (short locks, no giant transaction); returns how many were deleted.
+
+    Safe with relays running: they only ever touch PENDING rows.
+    """
+    if older_than <= timedelta(0):
+        raise InvalidInputError("older_than must be positive", field="older_than", value=older_than)
+    if batch_size < 1:
+        raise InvalidInputError("batch_size must be >= 1", field="batch_size", value=batch_size)
+    cutoff = clock.now() - older_than
+    oldest_first = (
+        select(outbox.c.id)
+        .where(outbox.c.status == PUBLISHED, outbox.c.published_at < cutoff)
+        .order_by(outbox.c.id)
+        .limit(batch_size)
+    )
+    deleted = 0
+    while True:
+        with transaction(engine) as conn:
+            ids = list(conn.execute(oldest_first).scalars())
+            if ids:
+                conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < batch_size:
+            return deleted
+
+
+def _move(
+    engine: Engine,
+    *,
+    connection: Executor | None,
+    event_id: uuid.UUID | None,
+    expected: set[str],
+    target: str,
+    values: dict[str, Any],
+) -> int:
+    guard = outbox.c.status.in_(sorted(expected))
+    with transaction(engine, connection) as conn:
+        if event_id is None:
+            return int(conn.execute(update(outbox).where(guard).values(**values)).rowcount)
+        moved = conn.execute(
+            update(outbox).where(outbox.c.event_id == event_id, guard).values(**values)
+        ).rowcount
+        if moved == 0:
+            actual = conn.execute(
+                select(outbox.c.status).where(outbox.c.event_id == event_id)
+            ).scalar_one_or_none()
+            if actual is None:
+                raise NotFoundError("outbox event", str(event_id))
+            raise IllegalTransitionError(
+                "outbox event",
+                str(event_id),
+                expected="|".join(sorted(expected)),
+                target=target,
+                actual=actual,
+            )
+        return int(moved)
+
+
+def _require_all_exist(conn: Connection, event_ids: Sequence[uuid.UUID]) -> None:
+    found = set(
+        conn.execute(
+            select(outbox.c.event_id).where(outbox.c.event_id.in_(list(event_ids)))
+        ).scalars()
+    )
+    missing = [str(event_id) for event_id in event_ids if event_id not in found]
+    if missing:
+        raise NotFoundError("outbox event", ", ".join(missing))
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,167 @@
+"""``RelayThread``: the relay as the host's background thread (or the CLI's foreground loop)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from signal_mgmt.db import is_postgres
+from signal_mgmt.errors import InvalidInputError, TransientStorageError
+from signal_mgmt.outbox import wakeup
+from signal_mgmt.outbox.listen import PgListener
+from signal_mgmt.outbox.metrics import LatencyHistogram
+from signal_mgmt.outbox.publishers.base import close_publisher
+from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.store import outbox_counts
+
+log = logging.getLogger(__name__)
+
+STORAGE_RETRY_SECONDS = 1.0
+"""Pause after a transient database error (server restart, lost connection) before retrying."""
+
+
+@dataclass(frozen=True)
+class RelayHealth:
+    """What a host checks (the Prometheus exporter exposes the same numbers)."""
+
+    running: bool
+    last_success: datetime | None
+    """When this relay last published a batch."""
+    pending: int
+    in_flight: int
+    dead: int
+    oldest_pending_age: float | None
+    """Seconds since the oldest pending event was emitted: the relay's lag."""
+    published_total: int
+    publish_errors: int
+    dead_letters: int
+    """Events this relay moved to DEAD."""
+    latency: LatencyHistogram
+    """commit->publish latency of the events this relay published."""
+
+    @property
+    def lag(self) -> float:
+        return self.oldest_pending_age or 0.0
+
+
+class RelayThread:
+    """Runs ``relay`` until stopped, waking on emits, NOTIFY, or every ``poll_interval`` s.
+
+    ``stop()`` interrupts a wait or a backoff at once, waits for the batch in
+    hand, and re-raises the exception that crashed the thread, if any.
+    """
+
+    def __init__(
+        self,
+        relay: OutboxRelay,
+        *,
+        poll_interval: float = 1.0,
+        listen: bool = True,
+        name: str = "signal-mgmt-relay",
+    ) -> None:
+        if not poll_interval > 0:
+            raise InvalidInputError(
+                "poll_interval must be positive", field="poll_interval", value=poll_interval
+            )
+        self.relay = relay
+        self.poll_interval = poll_interval
+        self._listen = listen and is_postgres(relay.engine)
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._doorbell = wakeup.Doorbell()
+        self._running = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> RelayThread:
+        if self._thread is not None:
+            raise RuntimeError("a RelayThread starts once")
+        self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop, wait up to ``timeout`` s, and re-raise the thread's crash if it had one."""
+        self.relay.stopping.set()
+        self._doorbell.ring()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"relay thread still running after {timeout}s")
+        self._doorbell.close()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> RelayThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def wake(self) -> None:
+        """Run a claim now instead of at the next poll."""
+        self._doorbell.ring()
+
+    def health(self) -> RelayHealth:
+        counts = outbox_counts(self.relay.engine, self.relay.clock)
+        metrics = self.relay.metrics.snapshot()
+        return RelayHealth(
+            running=self._running.is_set(),
+            last_success=metrics.last_success,
+            pending=counts.pending,
+            in_flight=counts.in_flight,
+            dead=counts.dead,
+            oldest_pending_age=counts.oldest_pending_age,
+            published_total=metrics.published_total,
+            publish_errors=metrics.publish_errors,
+            dead_letters=metrics.dead_letters,
+            latency=metrics.latency,
+        )
+
+    def run(self) -> None:
+        """The loop itself, in the calling thread (what ``signal-mgmt relay`` runs)."""
+        listener = PgListener(self.relay.engine) if self._listen else None
+        wakeup.register(self.relay.engine, self._doorbell)
+        self._running.set()
+        try:
+            while not self.relay.stopping.is_set():
+                if self._step() == 0:
+                    socket = listener.ensure() if listener else None
+                    self._doorbell.wait(self.poll_interval, also=socket)
+                    if listener:
+                        listener.drain()
+        finally:
+            self._running.clear()
+            wakeup.unregister(self.relay.engine, self._doorbell)
+            if listener:
+                listener.close()
+            close_publisher(self.relay.publisher)
+
+    def _step(self) -> int:
+        try:
+            return self.relay.run_once()
+        except TransientStorageError as error:
+            # The database went away for a moment: not a reason to stop relaying.
+            log.warning("outbox: database unavailable, retrying: %s", error)
+            self.relay.stopping.wait(STORAGE_RETRY_SECONDS)
+            return 0
+
+    def _main(self) -> None:
+        try:
+            self.run()
+        except BaseException as error:  # re-raised by stop(): a crash is never swallowed
+            log.exception("outbox relay thread crashed")
+            self._error = error
+
+    def __repr__(self) -> str:
+        state: Any = "running" if self._running.is_set() else "stopped"
+        return f"<RelayThread {self._name} {state}>"

@@ -1,0 +1,113 @@
+"""Waking the relay the moment an emit commits.
+
+Two doorbells ring a relay:
+
+* in-process: ``emit`` flags its connection; when that connection's outermost
+  transaction commits, every relay of the same database in this process is
+  woken at once (SQLite has no LISTEN, so this is its only fast path);
+* PostgreSQL: ``emit`` also runs ``pg_notify(CHANNEL)``, delivered by the
+  server at commit to every relay that LISTENs, in any process.
+
+Both only shorten a wait: a relay polls anyway, so a lost ring delays an
+event by at most one poll interval and never loses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+CHANNEL = "signal_mgmt_outbox"
+_EMITTED = "signal_mgmt.outbox.emitted"
+
+_lock = threading.Lock()
+_doorbells: dict[str, set[Doorbell]] = defaultdict(set)
+_listener_installed = threading.Event()
+
+
+class Doorbell:
+    """A wake-up that a thread can wait on together with a socket (select on a pipe)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._closed = False
+
+    def ring(self) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(BlockingIOError):  # pipe full: a ring is already waiting
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float, *, also: int | None = None) -> bool:
+        """Wait up to ``timeout`` s for a ring (or ``also`` readable); True if woken."""
+        watched = [self._read] if also is None else [self._read, also]
+        ready, _, _ = select.select(watched, [], [], timeout)
+        self._drain()
+        return bool(ready)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._read)
+            os.close(self._write)
+
+
+def database_key(bind: Engine | Connection) -> str:
+    """Which database a bind points to, as the registry keys it."""
+    return bind.engine.url.render_as_string(hide_password=True)
+
+
+def register(engine: Engine, doorbell: Doorbell) -> None:
+    """Ring ``doorbell`` whenever an emit into ``engine``'s database commits here."""
+    _install_listener()
+    with _lock:
+        _doorbells[database_key(engine)].add(doorbell)
+
+
+def unregister(engine: Engine, doorbell: Doorbell) -> None:
+    with _lock:
+        _doorbells[database_key(engine)].discard(doorbell)
+
+
+def ring_all(key: str) -> None:
+    with _lock:
+        doorbells = list(_doorbells.get(key, ()))
+    for doorbell in doorbells:
+        doorbell.ring()
+
+
+def mark_emitted(connection: Connection) -> None:
+    """Called by ``emit``: ring this database's relays when the transaction commits."""
+    connection.info[_EMITTED] = True
+
+
+def _install_listener() -> None:
+    # Installed on first relay registration, not at import: no side effects on import.
+    with _lock:
+        if _listener_installed.is_set():
+            return
+        event.listen(Engine, "commit", _on_commit)
+        event.listen(Engine, "rollback", _on_rollback)
+        _listener_installed.set()
+
+
+def _on_commit(connection: Connection) -> None:
+    if connection.info.pop(_EMITTED, False):
+        ring_all(database_key(connection))
+
+
+def _on_rollback(connection: Connection, *_args: Any) -> None:
+    connection.info.pop(_EMITTED, None)
