@@ -169,6 +169,20 @@ class OutboxRow(Base):
 # (migration 0002_inbox)
 
 
+class InboxRow(Base):
+    """One event a consumer has handled; the primary key is what drops a re-delivery.
+
+    Written in the consumer's transaction together with the handler's writes
+    (``signal_mgmt.outbox.inbox``), so "handled" and "its effects" commit as one.
+    """
+
+    __tablename__ = "inbox"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 # --------------------------------------------------------------------------- reference data, ENTRY
 # (migration 0003_entry)
 
