@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
@@ -59,9 +59,7 @@ def outbox_counts(engine: Engine, clock: Clock, connection: Executor | None = No
         oldest = conn.execute(
             select(func.min(outbox.c.created_at)).where(outbox.c.status == PENDING)
         ).scalar_one()
-    if isinstance(oldest, str):  # SQLite returns min() of a text column as text
-        oldest = datetime.fromisoformat(oldest)
-    age = None if oldest is None else max(0.0, (now - _aware(oldest)).total_seconds())
+    age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
     return OutboxCounts(
         pending=by_status.get(PENDING, 0) - in_flight,
         in_flight=in_flight,
@@ -216,9 +214,3 @@ def _require_all_exist(conn: Connection, event_ids: Sequence[uuid.UUID]) -> None
     missing = [str(event_id) for event_id in event_ids if event_id not in found]
     if missing:
         raise NotFoundError("outbox event", ", ".join(missing))
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
