@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, func, insert, select
 
 from signal_mgmt.models import (
     Instrument,
@@ -107,3 +107,7 @@ def seed_trade(conn: Connection, symbol: str = "INFY", quantity: int = 10) -> di
         updated_at=AT,
     )
     return {"user_broker": user_broker, "intent": intent, "trade": trade}
+
+
+def count(conn: Connection, entity: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(entity)).scalar_one())

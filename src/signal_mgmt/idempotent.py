@@ -1,11 +1,17 @@
-"""Idempotent writes: the INSERT that lets the database refuse a duplicate quietly."""
+"""Idempotent writes: the INSERTs that let the database settle a duplicate key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+
+
+def _insert(connection: Connection, entity: Any) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(entity)
 
 
 def insert_ignore(connection: Connection, entity: Any, index_elements: list[str]) -> Any:
@@ -15,5 +21,13 @@ def insert_ignore(connection: Connection, entity: Any, index_elements: list[str]
     learn which rows were new: a row skipped for its unique key returns nothing.
     Both backends resolve concurrent inserts of one key to one row.
     """
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(entity).on_conflict_do_nothing(index_elements=index_elements)
+    return _insert(connection, entity).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def upsert(
+    connection: Connection, entity: Any, index_elements: list[str], columns: Iterable[str]
+) -> Any:
+    """``INSERT ... ON CONFLICT (index_elements) DO UPDATE`` of ``columns`` (reference data)."""
+    statement = _insert(connection, entity)
+    changed = {name: statement.excluded[name] for name in columns if name not in index_elements}
+    return statement.on_conflict_do_update(index_elements=index_elements, set_=changed)

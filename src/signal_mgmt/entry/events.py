@@ -1,0 +1,62 @@
+"""Events of the entry path. All carry ``symbol:<SYMBOL>`` as partition key (per-symbol order)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from signal_mgmt.outbox.events import Event
+
+SIGNAL_PUBLISHED = "SIGNAL_PUBLISHED"
+SIGNAL_DELIVERY_CREATED = "SIGNAL_DELIVERY_CREATED"
+
+
+def symbol_key(symbol: str) -> str:
+    return f"symbol:{symbol}"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SignalPublished(_Payload):
+    signal_id: int
+    symbol: str
+    direction: str
+    confluence_type: str
+    signal_day: date
+    effective_floor: Decimal
+    effective_ceiling: Decimal
+    detected_at: datetime
+    delivery_count: int
+
+
+class SignalDeliveryCreated(_Payload):
+    delivery_id: int
+    signal_id: int
+    user_broker_id: int
+    symbol: str
+
+
+def signal_published(payload: SignalPublished) -> Event[SignalPublished]:
+    return Event[SignalPublished](
+        event_type=SIGNAL_PUBLISHED,
+        aggregate_type="signal",
+        aggregate_id=str(payload.signal_id),
+        idempotency_key=str(payload.signal_id),
+        partition_key=symbol_key(payload.symbol),
+        payload=payload,
+    )
+
+
+def delivery_created(payload: SignalDeliveryCreated) -> Event[SignalDeliveryCreated]:
+    return Event[SignalDeliveryCreated](
+        event_type=SIGNAL_DELIVERY_CREATED,
+        aggregate_type="signal_delivery",
+        aggregate_id=str(payload.delivery_id),
+        idempotency_key=str(payload.delivery_id),
+        partition_key=symbol_key(payload.symbol),
+        payload=payload,
+    )

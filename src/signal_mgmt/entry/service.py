@@ -1,0 +1,201 @@
+"""SignalService: the single writer of ``signals`` and ``signal_deliveries``.
+
+``publish`` does, in ONE transaction (the caller's if given): quantize the
+levels to the instrument's tick, derive the Asia/Kolkata trading day, insert
+the signal (``ON CONFLICT DO NOTHING`` on its key, so a duplicate, even a
+concurrent one, writes and emits nothing), fan out one delivery per subscribed
+user-broker in one multi-row insert, move DETECTED -> PUBLISHED, and emit
+SIGNAL_PUBLISHED plus one SIGNAL_DELIVERY_CREATED per delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from signal_mgmt.db import Executor, transaction
+from signal_mgmt.entry.candidate import SignalCandidate
+from signal_mgmt.entry.events import (
+    SignalDeliveryCreated,
+    SignalPublished,
+    delivery_created,
+    signal_published,
+)
+from signal_mgmt.entry.locks import lock_symbol
+from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
+from signal_mgmt.idempotent import insert_ignore
+from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import Signal, SignalDelivery, SignalStatus
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.outbox.events import Event
+from signal_mgmt.reference.port import ReferenceData
+from signal_mgmt.reference.tables import TableReferenceData
+
+SIGNAL_KEY = [
+    "symbol",
+    "direction",
+    "confluence_type",
+    "signal_day",
+    "effective_floor",
+    "effective_ceiling",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """``created`` is False for a duplicate; ``delivery_ids`` are the signal's deliveries."""
+
+    signal_id: int
+    created: bool
+    delivery_ids: tuple[int, ...]
+
+
+class SignalService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        calendar: MarketCalendar,
+        reference: ReferenceData | None = None,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._calendar = calendar
+        self._reference: ReferenceData = reference or TableReferenceData()
+
+    def publish(
+        self, candidate: SignalCandidate, connection: Executor | None = None
+    ) -> PublishResult:
+        if not isinstance(candidate, SignalCandidate):
+            raise InvalidInputError("publish takes a SignalCandidate", field="candidate")
+        with transaction(self._engine, connection) as conn:
+            lock_symbol(conn, candidate.symbol)
+            row = self._key_row(conn, candidate)
+            inserted = conn.execute(
+                insert_ignore(conn, Signal, SIGNAL_KEY).returning(Signal.id), [row]
+            ).first()
+            if inserted is None:
+                existing = conn.execute(
+                    select(Signal.id).where(*(Signal.__table__.c[k] == row[k] for k in SIGNAL_KEY))
+                ).scalar_one()
+                return PublishResult(existing, False, self._delivery_ids(conn, existing))
+            return self._fan_out(conn, int(inserted[0]))
+
+    def finish_detected(self, connection: Executor | None = None, limit: int = 100) -> list[int]:
+        """Replay: fan out and publish signals left in DETECTED; returns their ids."""
+        with transaction(self._engine, connection) as conn:
+            ids = list(
+                conn.execute(
+                    select(Signal.id)
+                    .where(Signal.status == SignalStatus.DETECTED.value)
+                    .order_by(Signal.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        finished = []
+        for signal_id in ids:
+            with transaction(self._engine, connection) as conn:
+                symbol = conn.execute(select(Signal.symbol).where(Signal.id == signal_id))
+                lock_symbol(conn, symbol.scalar_one())
+                status = conn.execute(select(Signal.status).where(Signal.id == signal_id))
+                if status.scalar_one() == SignalStatus.DETECTED.value:
+                    self._fan_out(conn, signal_id)
+                    finished.append(signal_id)
+        return finished
+
+    def _key_row(self, conn: Connection, candidate: SignalCandidate) -> dict[str, Any]:
+        instrument = self._reference.instrument(conn, candidate.symbol)
+        if instrument is None:
+            raise InvalidInputError(
+                f"unknown symbol {candidate.symbol!r}", field="symbol", value=candidate.symbol
+            )
+        floor = instrument.to_tick(candidate.effective_floor)
+        ceiling = instrument.to_tick(candidate.effective_ceiling)
+        if floor <= 0:
+            raise InvalidInputError(
+                "effective_floor rounds to zero on the tick", field="effective_floor"
+            )
+        now = self._clock.now()
+        return {
+            "symbol": candidate.symbol,
+            "direction": candidate.direction.value,
+            "confluence_type": candidate.confluence_type,
+            "signal_day": self._calendar.trading_date(candidate.detected_at),
+            "effective_floor": floor,
+            "effective_ceiling": ceiling,
+            "status": SignalStatus.DETECTED.value,
+            "detected_at": candidate.detected_at,
+            "metadata": candidate.metadata,
+            "created_at": now,
+        }
+
+    def _fan_out(self, conn: Connection, signal_id: int) -> PublishResult:
+        """DETECTED -> PUBLISHED with one delivery per subscriber, all in ``conn``'s transaction."""
+        signal = conn.execute(select(Signal.__table__).where(Signal.id == signal_id)).one()
+        now = self._clock.now()
+        audience = self._reference.audience(conn, signal.symbol, signal.confluence_type)
+        rows = [
+            {
+                "signal_id": signal_id,
+                "user_broker_id": user_broker_id,
+                "symbol": signal.symbol,
+                "created_at": now,
+            }
+            for user_broker_id in audience
+        ]
+        new: list[tuple[int, int]] = []
+        if rows:
+            statement = insert_ignore(conn, SignalDelivery, ["signal_id", "user_broker_id"])
+            returning = statement.returning(SignalDelivery.id, SignalDelivery.user_broker_id)
+            new = [(int(r[0]), int(r[1])) for r in conn.execute(returning, rows)]
+        moved = conn.execute(
+            update(Signal)
+            .where(Signal.id == signal_id, Signal.status == SignalStatus.DETECTED.value)
+            .values(status=SignalStatus.PUBLISHED.value, published_at=now)
+        ).rowcount
+        if moved != 1:
+            raise IllegalTransitionError(
+                "signal",
+                signal_id,
+                expected=SignalStatus.DETECTED,
+                target=SignalStatus.PUBLISHED,
+                actual=signal.status,
+            )
+        delivery_ids = self._delivery_ids(conn, signal_id)
+        published = SignalPublished(
+            signal_id=signal_id,
+            symbol=signal.symbol,
+            direction=signal.direction,
+            confluence_type=signal.confluence_type,
+            signal_day=signal.signal_day,
+            effective_floor=signal.effective_floor,
+            effective_ceiling=signal.effective_ceiling,
+            detected_at=signal.detected_at,
+            delivery_count=len(delivery_ids),
+        )
+        deliveries = [
+            delivery_created(
+                SignalDeliveryCreated(
+                    delivery_id=delivery_id,
+                    signal_id=signal_id,
+                    user_broker_id=user_broker_id,
+                    symbol=signal.symbol,
+                )
+            )
+            for delivery_id, user_broker_id in sorted(new)
+        ]
+        events: list[Event[Any]] = [signal_published(published), *deliveries]
+        emit(conn, events, self._clock)
+        return PublishResult(signal_id, True, delivery_ids)
+
+    @staticmethod
+    def _delivery_ids(conn: Connection, signal_id: int) -> tuple[int, ...]:
+        query = (
+            select(SignalDelivery.id)
+            .where(SignalDelivery.signal_id == signal_id)
+            .order_by(SignalDelivery.id)
+        )
+        return tuple(conn.execute(query).scalars())
