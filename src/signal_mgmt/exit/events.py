@@ -1,0 +1,74 @@
+"""The EXIT path's outbox events. Every one is keyed ``trade:<id>`` so a trade's exit
+story (signal, decision, placement, fill, close) is published in commit order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from signal_mgmt.outbox.events import Event
+
+EXIT_SIGNAL_PUBLISHED = "EXIT_SIGNAL_PUBLISHED"
+EXIT_INTENT_APPROVED = "EXIT_INTENT_APPROVED"
+EXIT_INTENT_REJECTED = "EXIT_INTENT_REJECTED"
+EXIT_INTENT_PLACED = "EXIT_INTENT_PLACED"
+EXIT_INTENT_FILLED = "EXIT_INTENT_FILLED"
+EXIT_INTENT_FAILED = "EXIT_INTENT_FAILED"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ExitSignalPublished(_Payload):
+    exit_signal_id: int
+    trade_id: int
+    exit_reason: str
+    episode_id: int
+    price: Decimal
+    detected_at: datetime
+
+
+class ExitIntentDecided(_Payload):
+    exit_intent_id: int
+    exit_signal_id: int
+    trade_id: int
+    user_broker_id: int
+    exit_reason: str
+    episode_id: int
+    status: str
+    reason_codes: list[str]
+    quantity: int
+    order_type: str
+    limit_price: Decimal | None
+    slices: list[int]
+
+
+class ExitIntentExecuted(_Payload):
+    exit_intent_id: int
+    trade_id: int
+    status: str
+    filled_quantity: int
+    average_fill_price: Decimal | None
+    failure_reason: str | None
+
+
+def trade_key(trade_id: int) -> str:
+    return f"trade:{trade_id}"
+
+
+def exit_event(
+    event_type: str, aggregate: str, aggregate_id: int, trade_id: int, payload: _Payload
+) -> Event[Any]:
+    """One event per (type, row): a replayed transition re-announces nothing new."""
+    return Event[Any](
+        event_type=event_type,
+        aggregate_type=aggregate,
+        aggregate_id=str(aggregate_id),
+        idempotency_key=f"{aggregate}:{aggregate_id}",
+        partition_key=trade_key(trade_id),
+        payload=payload,
+    )

@@ -1,0 +1,48 @@
+"""Exit-intent work is serialized per trade: in process by a keyed lock, across
+processes by a PostgreSQL advisory lock held until the transaction ends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, func, select
+
+from signal_mgmt.db import is_postgres
+
+_EXIT_LOCK_SPACE = 0x45584954  # "EXIT": the two-int4 key space does not overlap entry's int8 one
+
+
+def lock_trade(connection: Connection, trade_id: int) -> None:
+    """Take the trade's exit lock for the rest of the transaction (PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` already serializes writers). Correctness rests on the unique keys
+    and guarded updates; the lock keeps one trade's facts read and written in one order.
+    Two trades whose ids agree modulo 2**31 share a lock, which only serializes them."""
+    if is_postgres(connection):
+        key = trade_id % 2**31
+        connection.execute(select(func.pg_advisory_xact_lock(_EXIT_LOCK_SPACE, key)))
+
+
+class KeyedLocks:
+    """One lock per key, created on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[int, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, key: int) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)

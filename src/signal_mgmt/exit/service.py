@@ -1,0 +1,371 @@
+"""ExitIntentService: Stage B of EXIT, the single writer of exit_signals and exit_intents.
+
+``on_exit_detected`` takes one ``ExitCandidate`` and, in ONE transaction:
+
+1. takes the trade's exit lock (keyed lock in process, advisory lock across);
+2. starts a new episode, or stops here if the condition has neither cleared
+   nor outlived its cooldown (``SUPPRESSED``: nothing is written);
+3. inserts ``exit_signals`` (DETECTED -> PUBLISHED) and emits EXIT_SIGNAL_PUBLISHED;
+4. inserts ``exit_intents`` PENDING, qualifies it with the pure Stage B rules
+   and moves it to APPROVED or REJECTED, emitting EXIT_INTENT_APPROVED/REJECTED.
+
+A candidate that arrives while another exit of the trade is live is recorded
+directly as REJECTED (EXIT_ALREADY_LIVE): a PENDING row is only written when it
+may become the trade's one live exit, which the partial unique index enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, insert, select, update
+
+from signal_mgmt.db import Executor, transaction
+from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
+from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
+from signal_mgmt.exit.conditions import ExitReason, SessionCalendar
+from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
+from signal_mgmt.exit.events import (
+    EXIT_INTENT_APPROVED,
+    EXIT_INTENT_REJECTED,
+    EXIT_SIGNAL_PUBLISHED,
+    ExitIntentDecided,
+    ExitSignalPublished,
+    exit_event,
+)
+from signal_mgmt.exit.facts import (
+    TradeContext,
+    exited_quantity,
+    has_live_exit,
+    load_trade_context,
+)
+from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
+from signal_mgmt.exit.locks import KeyedLocks, lock_trade
+from signal_mgmt.exit.settings import ExitSettings
+from signal_mgmt.market.calendar import nse_calendar
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import ExitIntent, ExitIntentStatus, ExitSignal, ExitSignalStatus
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.qualification.exit_rules import (
+    DEFAULT_EXIT_RULES,
+    ExitDecision,
+    ExitFacts,
+    ExitRule,
+    qualify_exit,
+)
+
+
+class ExitOutcome(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    SUPPRESSED = "SUPPRESSED"  # same episode (not re-armed, cooldown running): nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class ExitDetectionResult:
+    outcome: ExitOutcome
+    trade_id: int
+    reason: ExitReason
+    episode_id: int | None
+    exit_signal_id: int | None = None
+    exit_intent_id: int | None = None
+    reason_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    signals_finished: int
+    intents_decided: int
+
+
+class ExitIntentService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        calendar: SessionCalendar | None = None,
+        *,
+        settings: ExitSettings | None = None,
+        holds: ExitHolds | None = None,
+        rules: Sequence[ExitRule] = DEFAULT_EXIT_RULES,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.calendar: SessionCalendar = calendar if calendar is not None else nse_calendar()
+        self.settings = settings if settings is not None else ExitSettings()
+        self.holds: ExitHolds = holds if holds is not None else InMemoryExitHolds()
+        self.rules = tuple(rules)
+        self._locks = KeyedLocks()
+
+    @property
+    def cooldown(self) -> timedelta:
+        return self.settings.cooldown
+
+    # ------------------------------------------------------------------ public API
+
+    def on_exit_detected(
+        self, candidate: ExitCandidate, connection: Executor | None = None
+    ) -> ExitDetectionResult:
+        """Record a detected exit: new episode, signal and qualified intent, or SUPPRESSED."""
+        if not isinstance(candidate, ExitCandidate):
+            raise InvalidInputError("expected an ExitCandidate", field="candidate", value=candidate)
+        trade_id, reason = candidate.trade_id, candidate.reason
+        with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
+            lock_trade(conn, trade_id)
+            context = load_trade_context(conn, trade_id)
+            if candidate.price % context.tick_size != 0:
+                raise InvalidInputError(
+                    f"price {candidate.price} is not on the tick {context.tick_size}",
+                    field="price",
+                    value=candidate.price,
+                )
+            now = self.clock.now()
+            episode = start_episode(conn, trade_id, reason.value, now, self.cooldown)
+            if episode is None:
+                held = current_episode(conn, trade_id, reason.value)
+                return ExitDetectionResult(ExitOutcome.SUPPRESSED, trade_id, reason, held)
+            signal = conn.execute(
+                insert(ExitSignal).returning(*ExitSignal.__table__.c),
+                {
+                    "trade_id": trade_id,
+                    "exit_reason": reason.value,
+                    "episode_id": episode,
+                    "status": ExitSignalStatus.DETECTED.value,
+                    "price": candidate.price,
+                    "trigger_level": candidate.trigger_level,
+                    "detected_at": candidate.detected_at,
+                    "created_at": now,
+                },
+            ).one()
+            return self._finish_signal(conn, signal, context, now)
+
+    def on_exit_cleared(self, cleared: ExitCleared, connection: Executor | None = None) -> bool:
+        """The condition stopped holding: re-arm its episode. True if it was re-armed."""
+        if not isinstance(cleared, ExitCleared):
+            raise InvalidInputError("expected an ExitCleared", field="cleared", value=cleared)
+        with self._locks.hold(cleared.trade_id), transaction(self.engine, connection) as conn:
+            lock_trade(conn, cleared.trade_id)
+            return rearm(conn, cleared.trade_id, cleared.reason.value, cleared.cleared_at)
+
+    def replay(self, connection: Executor | None = None) -> ReplayReport:
+        """Finish what a crash left: signals still DETECTED, intents still PENDING.
+
+        Each is finished under its trade's lock by the same guarded transitions as
+        the live path, so running the sweep twice, or next to live traffic, finishes
+        every row exactly once.
+        """
+        with transaction(self.engine, connection) as conn:
+            signal_ids = conn.execute(
+                select(ExitSignal.id).where(ExitSignal.status == ExitSignalStatus.DETECTED.value)
+            ).scalars()
+            pending = conn.execute(
+                select(ExitIntent.id).where(ExitIntent.status == ExitIntentStatus.PENDING.value)
+            ).scalars()
+            signal_list, pending_list = list(signal_ids), list(pending)
+        finished = sum(self._replay_signal(sid, connection) for sid in signal_list)
+        decided = sum(self._replay_pending(iid, connection) for iid in pending_list)
+        return ReplayReport(signals_finished=finished, intents_decided=decided)
+
+    # ------------------------------------------------------------------ replay
+
+    def _replay_signal(self, signal_id: int, connection: Executor | None) -> bool:
+        trade_id = self._trade_of(ExitSignal, signal_id, connection)
+        with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
+            lock_trade(conn, trade_id)
+            signal = _row(conn, ExitSignal, signal_id)
+            if signal.status != ExitSignalStatus.DETECTED:
+                return False
+            context = load_trade_context(conn, trade_id)
+            self._finish_signal(conn, signal, context, self.clock.now())
+            return True
+
+    def _replay_pending(self, intent_id: int, connection: Executor | None) -> bool:
+        trade_id = self._trade_of(ExitIntent, intent_id, connection)
+        with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
+            lock_trade(conn, trade_id)
+            intent = _row(conn, ExitIntent, intent_id)
+            if intent.status != ExitIntentStatus.PENDING:
+                return False
+            context = load_trade_context(conn, trade_id)
+            signal = _row(conn, ExitSignal, intent.exit_signal_id)
+            now = self.clock.now()
+            live = has_live_exit(conn, trade_id, other_than=intent_id)
+            decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
+            self._decide(conn, intent, decision, now)
+            return True
+
+    def _trade_of(self, entity: Any, row_id: int, connection: Executor | None) -> int:
+        with transaction(self.engine, connection) as conn:
+            return int(
+                conn.execute(select(entity.trade_id).where(entity.id == row_id)).scalar_one()
+            )
+
+    # ------------------------------------------------------------------ the transaction's steps
+
+    def _finish_signal(
+        self, conn: Connection, signal: Row[Any], context: TradeContext, now: datetime
+    ) -> ExitDetectionResult:
+        moved = conn.execute(
+            update(ExitSignal)
+            .where(
+                ExitSignal.id == signal.id,
+                ExitSignal.status == ExitSignalStatus.DETECTED.value,
+            )
+            .values(status=ExitSignalStatus.PUBLISHED.value, published_at=now)
+        ).rowcount
+        if moved != 1:
+            raise IllegalTransitionError(
+                "exit_signal",
+                signal.id,
+                expected=ExitSignalStatus.DETECTED,
+                target=ExitSignalStatus.PUBLISHED,
+                actual=signal.status,
+            )
+        payload = ExitSignalPublished(
+            exit_signal_id=signal.id,
+            trade_id=signal.trade_id,
+            exit_reason=signal.exit_reason,
+            episode_id=signal.episode_id,
+            price=signal.price,
+            detected_at=signal.detected_at,
+        )
+        events = [
+            exit_event(EXIT_SIGNAL_PUBLISHED, "exit_signal", signal.id, signal.trade_id, payload)
+        ]
+        emit(conn, events, self.clock)
+        live = has_live_exit(conn, context.trade_id)
+        decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
+        # Only a row that may become the trade's one live exit is written as PENDING.
+        status = ExitIntentStatus.REJECTED if live else ExitIntentStatus.PENDING
+        plan = decision.plan
+        intent = conn.execute(
+            insert(ExitIntent).returning(*ExitIntent.__table__.c),
+            {
+                "exit_signal_id": signal.id,
+                "trade_id": context.trade_id,
+                "user_broker_id": context.user_broker_id,
+                "exit_reason": signal.exit_reason,
+                "episode_id": signal.episode_id,
+                "status": status.value,
+                "reason_codes": [code.value for code in decision.reason_codes] if live else [],
+                "side": plan.side.value,
+                "quantity": plan.quantity,
+                "order_type": plan.order_type.value,
+                "limit_price": plan.limit_price,
+                "slices": list(plan.slices),
+                "filled_quantity": 0,
+                "created_at": now,
+                "decided_at": now if live else None,
+                "updated_at": now,
+            },
+        ).one()
+        if live:
+            self._announce(conn, intent, ExitIntentStatus.REJECTED, decision)
+            return self._result(intent, ExitOutcome.REJECTED, decision)
+        return self._decide(conn, intent, decision, now)
+
+    def _decide(
+        self, conn: Connection, intent: Row[Any], decision: ExitDecision, now: datetime
+    ) -> ExitDetectionResult:
+        target = ExitIntentStatus.APPROVED if decision.approved else ExitIntentStatus.REJECTED
+        plan = decision.plan
+        moved = conn.execute(
+            update(ExitIntent)
+            .where(ExitIntent.id == intent.id, ExitIntent.status == ExitIntentStatus.PENDING.value)
+            .values(
+                status=target.value,
+                reason_codes=[code.value for code in decision.reason_codes],
+                side=plan.side.value,
+                quantity=plan.quantity,
+                order_type=plan.order_type.value,
+                limit_price=plan.limit_price,
+                slices=list(plan.slices),
+                decided_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if moved != 1:
+            raise IllegalTransitionError(
+                "exit_intent",
+                intent.id,
+                expected=ExitIntentStatus.PENDING,
+                target=target,
+                actual=intent.status,
+            )
+        self._announce(conn, intent, target, decision)
+        outcome = ExitOutcome.APPROVED if decision.approved else ExitOutcome.REJECTED
+        return self._result(intent, outcome, decision)
+
+    def _announce(
+        self, conn: Connection, intent: Row[Any], status: ExitIntentStatus, decision: ExitDecision
+    ) -> None:
+        plan = decision.plan
+        payload = ExitIntentDecided(
+            exit_intent_id=intent.id,
+            exit_signal_id=intent.exit_signal_id,
+            trade_id=intent.trade_id,
+            user_broker_id=intent.user_broker_id,
+            exit_reason=intent.exit_reason,
+            episode_id=intent.episode_id,
+            status=status.value,
+            reason_codes=[code.value for code in decision.reason_codes],
+            quantity=plan.quantity,
+            order_type=plan.order_type.value,
+            limit_price=plan.limit_price,
+            slices=list(plan.slices),
+        )
+        event_type = (
+            EXIT_INTENT_APPROVED if status is ExitIntentStatus.APPROVED else EXIT_INTENT_REJECTED
+        )
+        event = exit_event(event_type, "exit_intent", intent.id, intent.trade_id, payload)
+        emit(conn, [event], self.clock)
+
+    def _facts(
+        self,
+        conn: Connection,
+        context: TradeContext,
+        signal: Row[Any],
+        now: datetime,
+        live: bool,
+    ) -> ExitFacts:
+        return ExitFacts(
+            reason=ExitReason(signal.exit_reason),
+            price=Decimal(signal.price),
+            at=now,
+            trade_status=context.status,
+            direction=context.direction,
+            open_quantity=context.quantity - exited_quantity(conn, context.trade_id),
+            target_price=context.target_price,
+            tick_size=context.tick_size,
+            lot_size=context.lot_size,
+            freeze_quantity=context.freeze_quantity,
+            broker_enabled=context.broker_enabled,
+            broker_connected=context.broker_connected,
+            live_exit=live,
+            session=self.calendar.session(self.calendar.trading_date(now)),
+            portfolio_locked=self.holds.is_portfolio_locked(context.user_broker_id),
+            trade_frozen=self.holds.is_trade_frozen(context.trade_id),
+        )
+
+    @staticmethod
+    def _result(
+        intent: Row[Any], outcome: ExitOutcome, decision: ExitDecision
+    ) -> ExitDetectionResult:
+        return ExitDetectionResult(
+            outcome=outcome,
+            trade_id=intent.trade_id,
+            reason=ExitReason(intent.exit_reason),
+            episode_id=intent.episode_id,
+            exit_signal_id=intent.exit_signal_id,
+            exit_intent_id=intent.id,
+            reason_codes=tuple(code.value for code in decision.reason_codes),
+        )
+
+
+def _row(conn: Connection, entity: Any, row_id: int) -> Row[Any]:
+    return conn.execute(select(entity.__table__).where(entity.id == row_id)).one()
