@@ -14,13 +14,18 @@ from signal_mgmt.errors import (
     StorageError,
     TransientStorageError,
 )
+from signal_mgmt.outbox.cloudevents import CloudEvent, CloudEventFormat
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
+from signal_mgmt.outbox.inbox import Inbox
 
 __all__ = [
+    "CloudEvent",
+    "CloudEventFormat",
     "ConfigError",
     "Event",
     "IllegalTransitionError",
+    "Inbox",
     "IntegrityViolation",
     "InvalidInputError",
     "NotFoundError",
