@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import Connection, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -32,7 +31,7 @@ def _insert_statement(connection: Connection) -> Any:
 
 
 def emit(
-    connection: Executor, events: Sequence[Event[BaseModel]] | Event[BaseModel], clock: Clock
+    connection: Executor, events: Sequence[Event[Any]] | Event[Any], clock: Clock
 ) -> list[uuid.UUID]:
     """Write ``events`` in the caller's transaction, as ONE multi-row INSERT.
 

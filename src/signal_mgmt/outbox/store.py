@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
@@ -68,6 +68,69 @@ def outbox_counts(engine: Engine, clock: Clock, connection: Executor | None = No
         parked=by_status.get(PARKED, 0),
         oldest_pending_age=age,
     )
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One row as ``outbox inspect`` shows it."""
+
+    id: int
+    event_id: uuid.UUID
+    event_type: str
+    partition_key: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "partition_key": self.partition_key,
+            "status": self.status,
+            "attempts": self.attempts,
+            "created_at": self.created_at.isoformat(),
+            "last_error": self.last_error,
+        }
+
+
+def list_events(
+    engine: Engine,
+    clock: Clock,
+    *,
+    statuses: Sequence[str] = (PENDING, DEAD),
+    partition_key: str | None = None,
+    event_type: str | None = None,
+    older_than: timedelta | None = None,
+    limit: int = 100,
+) -> list[OutboxEntry]:
+    """Events in ``statuses`` (default: pending and dead), oldest first, filtered."""
+    unknown = set(statuses) - {s.value for s in OutboxStatus}
+    if unknown or not statuses:
+        raise InvalidInputError(f"unknown status {sorted(unknown)}", field="statuses")
+    if limit < 1:
+        raise InvalidInputError("limit must be >= 1", field="limit", value=limit)
+    query = select(
+        outbox.c.id,
+        outbox.c.event_id,
+        outbox.c.event_type,
+        outbox.c.partition_key,
+        outbox.c.status,
+        outbox.c.attempts,
+        outbox.c.created_at,
+        outbox.c.last_error,
+    ).where(outbox.c.status.in_(list(statuses)))
+    if partition_key is not None:
+        query = query.where(outbox.c.partition_key == partition_key)
+    if event_type is not None:
+        query = query.where(outbox.c.event_type == event_type)
+    if older_than is not None:
+        query = query.where(outbox.c.created_at <= clock.now() - older_than)
+    with transaction(engine) as conn:
+        rows = conn.execute(query.order_by(outbox.c.id).limit(limit)).all()
+    return [OutboxEntry(*row) for row in rows]
 
 
 def retry_dead(

@@ -107,6 +107,10 @@ class RelayThread:
     ) -> None:
         self.stop()
 
+    @property
+    def running(self) -> bool:
+        return self._running.is_set()
+
     def wake(self) -> None:
         """Run a claim now instead of at the next poll."""
         self._doorbell.ring()
@@ -115,7 +119,7 @@ class RelayThread:
         counts = outbox_counts(self.relay.engine, self.relay.clock)
         metrics = self.relay.metrics.snapshot()
         return RelayHealth(
-            running=self._running.is_set(),
+            running=self.running,
             last_success=metrics.last_success,
             pending=counts.pending,
             in_flight=counts.in_flight,
