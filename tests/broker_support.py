@@ -1,22 +1,38 @@
-"""Helpers for the broker publisher tests: message factory, unique names, a cuttable TCP proxy.
+"""Helpers for the broker publisher tests: messages, unique names, broker read-back, a TCP proxy.
 
-The proxy stands between a publisher and a real local broker so a test can
-cause an outage (``cut()``: the port refuses connections and live ones are
-closed) and a recovery (``restore()``: the same port accepts again) without
-touching the shared broker.
+The servers are the ones running on this machine (NATS JetStream 4222,
+RabbitMQ 5672, Redis 6379); a server that cannot be reached fails the test.
+The proxy stands between a publisher and a real broker so a test can cause an
+outage (``cut()``: the port refuses connections and live ones are closed) and
+a recovery (``restore()``: the same port accepts again) without touching the
+shared server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import selectors
 import socket
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
+import pika
+import redis
+
 from signal_mgmt.outbox.events import OutboxMessage, event_id_for
+
+NATS_URL = "nats://127.0.0.1:4222"
+NATS_PORT = 4222
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+AMQP_PORT = 5672
+REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_PORT = 6379
 
 CREATED_AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
@@ -63,6 +79,162 @@ def first_seen_order(event_ids: Sequence[str]) -> list[str]:
             seen.add(event_id)
             order.append(event_id)
     return order
+
+
+def ids(messages: Sequence[OutboxMessage]) -> list[str]:
+    return [str(m.event_id) for m in messages]
+
+
+# --------------------------------------------------------------------------- NATS JetStream
+
+
+@dataclass(frozen=True)
+class StoredNatsMessage:
+    subject: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class NatsStream:
+    """A JetStream stream of this test only, over subjects ``<prefix>.>``."""
+
+    name: str
+    prefix: str
+
+    def subject_template(self) -> str:
+        return f"{self.prefix}.{{event_type}}"
+
+    def stored(self) -> list[StoredNatsMessage]:
+        return asyncio.run(self._stored())
+
+    def event_ids(self) -> list[str]:
+        return [record.headers["Nats-Msg-Id"] for record in self.stored()]
+
+    async def _stored(self) -> list[StoredNatsMessage]:
+        client = await nats.connect(NATS_URL)
+        try:
+            jetstream = client.jetstream()
+            info = await jetstream.stream_info(self.name)
+            records: list[StoredNatsMessage] = []
+            if info.state.messages == 0:
+                return records
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                raw = await jetstream.get_msg(self.name, seq)
+                records.append(
+                    StoredNatsMessage(raw.subject or "", dict(raw.headers or {}), raw.data or b"")
+                )
+            return records
+        finally:
+            await client.close()
+
+
+async def _manage_stream(name: str, prefix: str, *, create: bool) -> None:
+    client = await nats.connect(NATS_URL)
+    try:
+        if create:
+            await client.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"])
+        else:
+            await client.jetstream().delete_stream(name)
+    finally:
+        await client.close()
+
+
+@contextmanager
+def nats_stream() -> Iterator[NatsStream]:
+    name = unique_name("SM_TEST").upper()
+    stream = NatsStream(name=name, prefix=name.lower())
+    asyncio.run(_manage_stream(stream.name, stream.prefix, create=True))
+    try:
+        yield stream
+    finally:
+        asyncio.run(_manage_stream(stream.name, stream.prefix, create=False))
+
+
+# --------------------------------------------------------------------------- RabbitMQ
+
+
+@dataclass(frozen=True)
+class ReceivedAmqpMessage:
+    routing_key: str
+    properties: pika.BasicProperties
+    body: bytes
+
+
+@dataclass
+class AmqpBinding:
+    """An exchange of this test only and an exclusive queue bound to it with ``#``."""
+
+    exchange: str
+    queue: str
+    connection: pika.BlockingConnection
+
+    def received(self) -> list[ReceivedAmqpMessage]:
+        channel = self.connection.channel()
+        records = []
+        while True:
+            method, properties, body = channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                break
+            records.append(ReceivedAmqpMessage(method.routing_key, properties, body))
+        channel.close()
+        return records
+
+    def message_ids(self) -> list[str]:
+        return [str(record.properties.message_id) for record in self.received()]
+
+    def delete_exchange(self, exchange: str) -> None:
+        channel = self.connection.channel()
+        channel.exchange_delete(exchange)
+        channel.close()
+
+
+@contextmanager
+def amqp_binding() -> Iterator[AmqpBinding]:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    exchange, queue = unique_name("sm_test_x"), unique_name("sm_test_q")
+    channel.exchange_declare(exchange, "topic", durable=True)
+    channel.queue_declare(queue, exclusive=True)
+    channel.queue_bind(queue, exchange, routing_key="#")
+    try:
+        yield AmqpBinding(exchange, queue, connection)
+    finally:
+        channel.exchange_delete(exchange)
+        connection.close()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+@dataclass
+class RedisKeys:
+    """Keys under a prefix of this test only; deleted afterwards."""
+
+    prefix: str
+    admin: redis.Redis
+
+    def entries(self, stream: str) -> list[dict[bytes, bytes]]:
+        return [fields for _id, fields in self.admin.xrange(stream)]
+
+    def event_ids(self, stream: str) -> list[str]:
+        return [fields[b"event_id"].decode() for fields in self.entries(stream)]
+
+
+@contextmanager
+def redis_keys() -> Iterator[RedisKeys]:
+    admin = redis.Redis.from_url(REDIS_URL)
+    admin.ping()
+    keys = RedisKeys(unique_name("sm_test"), admin)
+    try:
+        yield keys
+    finally:
+        for key in admin.scan_iter(match=f"{keys.prefix}*"):
+            admin.delete(key)
+        admin.close()
+
+
+# --------------------------------------------------------------------------- outages
 
 
 class TcpProxy:

@@ -5,97 +5,41 @@ An unreachable server fails these tests: the stream fixture cannot be created.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import nats
 import pytest
 
-from broker_support import TcpProxy, batch, first_seen_order, message, unique_name
+from broker_support import (
+    NATS_PORT,
+    NATS_URL,
+    NatsStream,
+    TcpProxy,
+    batch,
+    first_seen_order,
+    ids,
+    message,
+    nats_stream,
+    unique_name,
+)
 from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.nats import NatsPublisher, from_url
 
-NATS_URL = "nats://127.0.0.1:4222"
-NATS_PORT = 4222
 
-
-@dataclass(frozen=True)
-class Stored:
-    subject: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Stream:
-    name: str
-    prefix: str
-
-    def subject_template(self) -> str:
-        return f"{self.prefix}.{{event_type}}"
-
-    def stored(self) -> list[Stored]:
-        return asyncio.run(_stored(self.name))
-
-    def event_ids(self) -> list[str]:
-        return [record.headers["Nats-Msg-Id"] for record in self.stored()]
-
-
-async def _stored(stream: str) -> list[Stored]:
-    client = await nats.connect(NATS_URL)
-    try:
-        jetstream = client.jetstream()
-        info = await jetstream.stream_info(stream)
-        records: list[Stored] = []
-        if info.state.messages == 0:
-            return records
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            raw = await jetstream.get_msg(stream, seq)
-            records.append(Stored(raw.subject or "", dict(raw.headers or {}), raw.data or b""))
-        return records
-    finally:
-        await client.close()
-
-
-async def _add_stream(name: str, prefix: str) -> None:
-    client = await nats.connect(NATS_URL)
-    try:
-        await client.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"])
-    finally:
-        await client.close()
-
-
-async def _delete_stream(name: str) -> None:
-    client = await nats.connect(NATS_URL)
-    try:
-        await client.jetstream().delete_stream(name)
-    finally:
-        await client.close()
+@pytest.fixture
+def stream() -> Iterator[NatsStream]:
+    with nats_stream() as created:
+        yield created
 
 
 @pytest.fixture
-def stream() -> Iterator[Stream]:
-    name = unique_name("SM_TEST").upper()
-    created = Stream(name=name, prefix=name.lower())
-    asyncio.run(_add_stream(created.name, created.prefix))
-    yield created
-    asyncio.run(_delete_stream(created.name))
-
-
-@pytest.fixture
-def publisher(stream: Stream) -> Iterator[NatsPublisher]:
+def publisher(stream: NatsStream) -> Iterator[NatsPublisher]:
     pub = NatsPublisher(NATS_URL, subject_template=stream.subject_template(), stream=stream.name)
     yield pub
     pub.close()
-
-
-def ids(messages: list[OutboxMessage]) -> list[str]:
-    return [str(m.event_id) for m in messages]
 
 
 def per_key(messages: list[OutboxMessage], event_ids: list[str]) -> dict[str, list[str]]:
@@ -107,7 +51,7 @@ def per_key(messages: list[OutboxMessage], event_ids: list[str]) -> dict[str, li
 
 
 def test_publishes_cloudevents_with_msg_id_and_partition_key(
-    stream: Stream, publisher: NatsPublisher
+    stream: NatsStream, publisher: NatsPublisher
 ) -> None:
     messages = batch(30, keys=("NSE:INFY", "NSE:TCS", "NSE:SBIN"))
     publisher.publish(messages)
@@ -123,7 +67,7 @@ def test_publishes_cloudevents_with_msg_id_and_partition_key(
 
 
 def test_redelivery_of_the_same_event_id_is_dropped_by_jetstream(
-    stream: Stream, publisher: NatsPublisher
+    stream: NatsStream, publisher: NatsPublisher
 ) -> None:
     first = batch(10)
     publisher.publish(first)
@@ -135,7 +79,7 @@ def test_redelivery_of_the_same_event_id_is_dropped_by_jetstream(
     assert stored[:10] == ids(first)
 
 
-def test_subject_template_uses_aggregate_type(stream: Stream) -> None:
+def test_subject_template_uses_aggregate_type(stream: NatsStream) -> None:
     pub = NatsPublisher(NATS_URL, subject_template=f"{stream.prefix}.{{aggregate_type}}.events")
     try:
         pub.publish([message(1)])
@@ -145,7 +89,7 @@ def test_subject_template_uses_aggregate_type(stream: Stream) -> None:
 
 
 def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
-    stream: Stream,
+    stream: NatsStream,
 ) -> None:
     proxy = TcpProxy(NATS_PORT)
     pub = NatsPublisher(
@@ -170,7 +114,7 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
 
 
 def test_a_closed_publisher_reconnects_on_the_next_publish(
-    stream: Stream, publisher: NatsPublisher
+    stream: NatsStream, publisher: NatsPublisher
 ) -> None:
     publisher.publish([message(1, salt=stream.name)])
     publisher.close()
@@ -189,7 +133,9 @@ def test_subject_without_a_stream_is_a_transient_error() -> None:
         pub.close()
 
 
-def test_oversized_message_is_a_permanent_error(stream: Stream, publisher: NatsPublisher) -> None:
+def test_oversized_message_is_a_permanent_error(
+    stream: NatsStream, publisher: NatsPublisher
+) -> None:
     oversized = dataclasses.replace(message(1), payload={"blob": "x" * (2 * 1024 * 1024)})
     with pytest.raises(PublishError) as raised:
         publisher.publish([oversized])

@@ -7,77 +7,41 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import pika
 import pytest
 
-from broker_support import TcpProxy, batch, first_seen_order, message, unique_name
+from broker_support import (
+    AMQP_PORT,
+    AMQP_URL,
+    AmqpBinding,
+    TcpProxy,
+    amqp_binding,
+    batch,
+    first_seen_order,
+    ids,
+    message,
+    unique_name,
+)
 from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
-from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher, from_url
 
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-AMQP_PORT = 5672
 
-
-@dataclass(frozen=True)
-class Received:
-    routing_key: str
-    properties: pika.BasicProperties
-    body: bytes
-
-
-@dataclass
-class Binding:
-    """A unique exchange and a queue bound to it with ``#``, read back with basic_get."""
-
-    exchange: str
-    queue: str
-    connection: pika.BlockingConnection
-
-    def received(self) -> list[Received]:
-        channel = self.connection.channel()
-        records = []
-        while True:
-            method, properties, body = channel.basic_get(self.queue, auto_ack=True)
-            if method is None:
-                break
-            records.append(Received(method.routing_key, properties, body))
-        channel.close()
-        return records
-
-    def message_ids(self) -> list[str]:
-        return [str(record.properties.message_id) for record in self.received()]
+@pytest.fixture
+def binding() -> Iterator[AmqpBinding]:
+    with amqp_binding() as created:
+        yield created
 
 
 @pytest.fixture
-def binding() -> Iterator[Binding]:
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    channel = connection.channel()
-    exchange, queue = unique_name("sm_test_x"), unique_name("sm_test_q")
-    channel.exchange_declare(exchange, "topic", durable=True)
-    channel.queue_declare(queue, exclusive=True)
-    channel.queue_bind(queue, exchange, routing_key="#")
-    yield Binding(exchange, queue, connection)
-    channel.exchange_delete(exchange)
-    connection.close()
-
-
-@pytest.fixture
-def publisher(binding: Binding) -> Iterator[RabbitMqPublisher]:
+def publisher(binding: AmqpBinding) -> Iterator[RabbitMqPublisher]:
     pub = RabbitMqPublisher(AMQP_URL, exchange=binding.exchange)
     yield pub
     pub.close()
 
 
-def ids(messages: list[OutboxMessage]) -> list[str]:
-    return [str(m.event_id) for m in messages]
-
-
 def test_publishes_persistent_confirmed_cloudevents(
-    binding: Binding, publisher: RabbitMqPublisher
+    binding: AmqpBinding, publisher: RabbitMqPublisher
 ) -> None:
     messages = batch(20, keys=("NSE:INFY", "NSE:TCS"))
     publisher.publish(messages)
@@ -94,7 +58,7 @@ def test_publishes_persistent_confirmed_cloudevents(
         assert event.partition_key == sent.partition_key
 
 
-def test_routing_key_template(binding: Binding) -> None:
+def test_routing_key_template(binding: AmqpBinding) -> None:
     pub = RabbitMqPublisher(
         AMQP_URL, exchange=binding.exchange, routing_key_template="{aggregate_type}.{event_type}"
     )
@@ -105,7 +69,7 @@ def test_routing_key_template(binding: Binding) -> None:
     assert [r.routing_key for r in binding.received()] == ["signal.SIGNAL_DETECTED"]
 
 
-def test_unroutable_message_fails_the_publish(binding: Binding) -> None:
+def test_unroutable_message_fails_the_publish(binding: AmqpBinding) -> None:
     exchange = unique_name("sm_test_unbound")
     pub = RabbitMqPublisher(AMQP_URL, exchange=exchange)
     try:
@@ -115,13 +79,11 @@ def test_unroutable_message_fails_the_publish(binding: Binding) -> None:
         pub.publish([])  # nothing to send is not an error
     finally:
         pub.close()
-        channel = binding.connection.channel()
-        channel.exchange_delete(exchange)
-        channel.close()
+        binding.delete_exchange(exchange)
 
 
 def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
-    binding: Binding,
+    binding: AmqpBinding,
 ) -> None:
     proxy = TcpProxy(AMQP_PORT)
     pub = RabbitMqPublisher(
@@ -145,7 +107,7 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
     assert first_seen_order(binding.message_ids()) == ids(before) + ids(during) + ids(after)
 
 
-def test_a_closed_publisher_reconnects(binding: Binding, publisher: RabbitMqPublisher) -> None:
+def test_a_closed_publisher_reconnects(binding: AmqpBinding, publisher: RabbitMqPublisher) -> None:
     publisher.publish([message(1, salt=binding.queue)])
     publisher.close()
     publisher.close()
@@ -153,7 +115,7 @@ def test_a_closed_publisher_reconnects(binding: Binding, publisher: RabbitMqPubl
     assert len(binding.received()) == 2
 
 
-def test_default_exchange_routes_by_queue_name(binding: Binding) -> None:
+def test_default_exchange_routes_by_queue_name(binding: AmqpBinding) -> None:
     pub = RabbitMqPublisher(AMQP_URL, exchange="", routing_key_template=binding.queue)
     try:
         pub.publish([message(1)])

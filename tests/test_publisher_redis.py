@@ -9,57 +9,39 @@ import json
 from collections.abc import Iterator
 
 import pytest
-import redis
 
-from broker_support import TcpProxy, batch, first_seen_order, message, unique_name
+from broker_support import (
+    REDIS_PORT,
+    REDIS_URL,
+    RedisKeys,
+    TcpProxy,
+    batch,
+    first_seen_order,
+    ids,
+    message,
+    redis_keys,
+)
 from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
-from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.redis import RedisStreamPublisher, from_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_PORT = 6379
-
 
 @pytest.fixture
-def admin() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.ping()
-    yield client
-    client.close()
+def keys() -> Iterator[RedisKeys]:
+    with redis_keys() as created:
+        yield created
 
 
-@pytest.fixture
-def prefix(admin: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test only; its streams are deleted afterwards."""
-    name = unique_name("sm_test")
-    yield name
-    for key in admin.scan_iter(match=f"{name}*"):
-        admin.delete(key)
-
-
-def entries(admin: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
-    return [fields for _id, fields in admin.xrange(stream)]
-
-
-def event_ids(admin: redis.Redis, stream: str) -> list[str]:
-    return [fields[b"event_id"].decode() for fields in entries(admin, stream)]
-
-
-def ids(messages: list[OutboxMessage]) -> list[str]:
-    return [str(m.event_id) for m in messages]
-
-
-def test_xadds_cloudevents_with_event_id_in_order(admin: redis.Redis, prefix: str) -> None:
-    stream = f"{prefix}.events"
+def test_xadds_cloudevents_with_event_id_in_order(keys: RedisKeys) -> None:
+    stream = f"{keys.prefix}.events"
     pub = RedisStreamPublisher(REDIS_URL, stream_template=stream)
     try:
         messages = batch(25, keys=("NSE:INFY", "NSE:TCS", "NSE:SBIN"))
         pub.publish(messages)
     finally:
         pub.close()
-    stored = entries(admin, stream)
-    assert event_ids(admin, stream) == ids(messages)
+    stored = keys.entries(stream)
+    assert keys.event_ids(stream) == ids(messages)
     for fields, sent in zip(stored, messages, strict=True):
         assert fields[PARTITION_KEY_HEADER.encode()] == sent.partition_key.encode()
         assert fields[b"content-type"].startswith(b"application/cloudevents+json")
@@ -68,29 +50,29 @@ def test_xadds_cloudevents_with_event_id_in_order(admin: redis.Redis, prefix: st
         assert event.data == sent.payload
 
 
-def test_stream_per_aggregate_type(admin: redis.Redis, prefix: str) -> None:
-    pub = RedisStreamPublisher(REDIS_URL, stream_template=f"{prefix}.{{aggregate_type}}")
+def test_stream_per_aggregate_type(keys: RedisKeys) -> None:
+    pub = RedisStreamPublisher(REDIS_URL, stream_template=f"{keys.prefix}.{{aggregate_type}}")
     try:
         pub.publish([message(1)])
     finally:
         pub.close()
-    assert len(entries(admin, f"{prefix}.signal")) == 1
+    assert len(keys.entries(f"{keys.prefix}.signal")) == 1
 
 
-def test_maxlen_trims_the_stream(admin: redis.Redis, prefix: str) -> None:
-    pub = from_url(f"{REDIS_URL}?stream={prefix}.s&maxlen=10")
+def test_maxlen_trims_the_stream(keys: RedisKeys) -> None:
+    pub = from_url(f"{REDIS_URL}?stream={keys.prefix}.s&maxlen=10")
     try:
         for _ in range(30):
             pub.publish(batch(10))
     finally:
         pub.close()
     # MAXLEN ~ trims whole macro-nodes: never below 10, far below the 300 written
-    assert 10 <= admin.xlen(f"{prefix}.s") < 300
+    assert 10 <= keys.admin.xlen(f"{keys.prefix}.s") < 300
 
 
-def test_xadd_to_a_key_of_another_type_is_a_publish_error(admin: redis.Redis, prefix: str) -> None:
-    admin.set(f"{prefix}.taken", "not a stream")
-    pub = RedisStreamPublisher(REDIS_URL, stream_template=f"{prefix}.{{event_type}}")
+def test_xadd_to_a_key_of_another_type_is_a_publish_error(keys: RedisKeys) -> None:
+    keys.admin.set(f"{keys.prefix}.taken", "not a stream")
+    pub = RedisStreamPublisher(REDIS_URL, stream_template=f"{keys.prefix}.{{event_type}}")
     try:
         with pytest.raises(PublishError) as raised:
             pub.publish([message(1, event_type="taken")])
@@ -99,10 +81,8 @@ def test_xadd_to_a_key_of_another_type_is_a_publish_error(admin: redis.Redis, pr
         pub.close()
 
 
-def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
-    admin: redis.Redis, prefix: str
-) -> None:
-    stream = f"{prefix}.events"
+def test_outage_raises_transient_and_recovery_delivers_everything_in_order(keys: RedisKeys) -> None:
+    stream = f"{keys.prefix}.events"
     proxy = TcpProxy(REDIS_PORT)
     pub = from_url(f"redis://{proxy.url_host}/0?stream={stream}")
     try:
@@ -119,7 +99,7 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
     finally:
         pub.close()
         proxy.close()
-    assert first_seen_order(event_ids(admin, stream)) == ids(before) + ids(during) + ids(after)
+    assert first_seen_order(keys.event_ids(stream)) == ids(before) + ids(during) + ids(after)
 
 
 def test_from_url_reads_options_and_passes_redis_options_through() -> None:
