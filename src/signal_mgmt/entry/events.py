@@ -8,13 +8,10 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from signal_mgmt.outbox.events import Event
+from signal_mgmt.routing import symbol_key
 
 SIGNAL_PUBLISHED = "SIGNAL_PUBLISHED"
 SIGNAL_DELIVERY_CREATED = "SIGNAL_DELIVERY_CREATED"
-
-
-def symbol_key(symbol: str) -> str:
-    return f"symbol:{symbol}"
 
 
 class _Payload(BaseModel):

@@ -23,7 +23,6 @@ from signal_mgmt.entry.events import (
     delivery_created,
     signal_published,
 )
-from signal_mgmt.entry.locks import lock_symbol
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
 from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.calendar import MarketCalendar
@@ -33,6 +32,7 @@ from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
+from signal_mgmt.routing import lock_symbol
 
 SIGNAL_KEY = [
     "symbol",

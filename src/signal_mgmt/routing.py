@@ -1,10 +1,15 @@
-"""Per-symbol serialization across processes."""
+"""Per-symbol routing of the ENTRY path: the events' ordering key and the cross-process lock."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
 from signal_mgmt.db import is_postgres
+
+
+def symbol_key(symbol: str) -> str:
+    """Partition key of every entry event: one symbol's events publish in commit order."""
+    return f"symbol:{symbol}"
 
 
 def lock_symbol(connection: Connection, symbol: str) -> None:

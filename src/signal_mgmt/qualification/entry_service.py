@@ -1,0 +1,205 @@
+"""EntryQualificationService (the spec's ValidationService): deliveries -> trade_intents.
+
+Each delivery is consumed exactly once: the intent's UNIQUE (delivery_id) key
+and a guarded ``consumed_at IS NULL`` update settle races; the intent and its
+TRADE_INTENT_APPROVED / TRADE_INTENT_REJECTED event commit together. Facts are
+read inside the same transaction, under the symbol's advisory lock and the
+user-broker's row lock (PostgreSQL), so two qualifications for one account
+(e.g. two symbols in two processes) never both take the last free slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from signal_mgmt.db import Executor, transaction
+from signal_mgmt.errors import NotFoundError
+from signal_mgmt.idempotent import insert_ignore
+from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import (
+    Direction,
+    IntentDecision,
+    Signal,
+    SignalDelivery,
+    TradeIntent,
+    TradeIntentStatus,
+    UserBroker,
+)
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.qualification.entry_events import TradeIntentDecided, intent_decided
+from signal_mgmt.qualification.entry_rules import (
+    DEFAULT_ENTRY_RULES,
+    EntryDecision,
+    EntryFacts,
+    EntryRule,
+    qualify_entry,
+)
+from signal_mgmt.reference.port import ReferenceData
+from signal_mgmt.reference.tables import TableReferenceData
+from signal_mgmt.routing import lock_symbol
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    """``created`` is False when the delivery had already been consumed."""
+
+    trade_intent_id: int
+    created: bool
+    status: TradeIntentStatus
+    quantity: int
+    reason_codes: tuple[str, ...]
+
+
+class EntryQualificationService:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        calendar: MarketCalendar,
+        reference: ReferenceData | None = None,
+        *,
+        rules: tuple[EntryRule, ...] = DEFAULT_ENTRY_RULES,
+        max_signal_age: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._calendar = calendar
+        self._reference: ReferenceData = reference or TableReferenceData()
+        self._rules = rules
+        self._max_signal_age = max_signal_age
+
+    def qualify(self, delivery_id: int, connection: Executor | None = None) -> IntentResult:
+        """Consume one delivery into one trade intent (or return the one it already made)."""
+        with transaction(self._engine, connection) as conn:
+            delivery = self._delivery(conn, delivery_id)
+            lock_symbol(conn, delivery.symbol)
+            existing = self._intent_for(conn, delivery_id)
+            if existing is not None:
+                return existing
+            # The account row lock serializes every entry decision of one user-broker.
+            conn.execute(
+                select(UserBroker.id)
+                .where(UserBroker.id == delivery.user_broker_id)
+                .with_for_update()
+            )
+            decision = qualify_entry(self._facts(conn, delivery), self._rules)
+            return self._record(conn, delivery, decision)
+
+    def qualify_pending(self, limit: int = 500) -> list[IntentResult]:
+        """Replay: consume unconsumed deliveries, oldest first, one transaction each."""
+        with transaction(self._engine) as conn:
+            ids = list(
+                conn.execute(
+                    select(SignalDelivery.id)
+                    .where(SignalDelivery.consumed_at.is_(None))
+                    .order_by(SignalDelivery.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        return [self.qualify(delivery_id) for delivery_id in ids]
+
+    def _delivery(self, conn: Connection, delivery_id: int) -> Any:
+        row = conn.execute(
+            select(
+                SignalDelivery.id,
+                SignalDelivery.signal_id,
+                SignalDelivery.user_broker_id,
+                SignalDelivery.symbol,
+                Signal.direction,
+                Signal.detected_at,
+                Signal.effective_floor,
+                Signal.effective_ceiling,
+            )
+            .join(Signal, Signal.id == SignalDelivery.signal_id)
+            .where(SignalDelivery.id == delivery_id)
+        ).first()
+        if row is None:
+            raise NotFoundError("signal_delivery", delivery_id)
+        return row
+
+    def _facts(self, conn: Connection, delivery: Any) -> EntryFacts:
+        instrument = self._reference.instrument(conn, delivery.symbol)
+        if instrument is None:
+            raise NotFoundError("instrument", delivery.symbol)
+        account = self._reference.account(conn, delivery.user_broker_id)
+        if account is None:
+            raise NotFoundError("user_broker", delivery.user_broker_id)
+        now = self._clock.now()
+        return EntryFacts(
+            now=now,
+            local_time=now.astimezone(self._calendar.timezone).time(),
+            session=self._calendar.session(self._calendar.trading_date(now)),
+            symbol=delivery.symbol,
+            direction=Direction(delivery.direction),
+            detected_at=delivery.detected_at,
+            effective_floor=delivery.effective_floor,
+            effective_ceiling=delivery.effective_ceiling,
+            max_signal_age=self._max_signal_age,
+            instrument=instrument,
+            account=account,
+            positions=tuple(self._reference.positions(conn, delivery.user_broker_id)),
+        )
+
+    def _record(self, conn: Connection, delivery: Any, decision: EntryDecision) -> IntentResult:
+        now = self._clock.now()
+        verdict = IntentDecision.APPROVED if decision.approved else IntentDecision.REJECTED
+        levels = decision.levels
+        row = {
+            "delivery_id": delivery.id,
+            "signal_id": delivery.signal_id,
+            "user_broker_id": delivery.user_broker_id,
+            "symbol": delivery.symbol,
+            "direction": delivery.direction,
+            "decision": verdict.value,
+            "status": verdict.value,
+            "reason_codes": [reason.value for reason in decision.reasons],
+            "quantity": decision.quantity,
+            "entry_price": levels.entry if levels else None,
+            "target_price": levels.target if levels else None,
+            "stop_price": levels.stop if levels else None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = insert_ignore(conn, TradeIntent, ["delivery_id"]).returning(TradeIntent.id)
+        inserted = conn.execute(statement, [row]).scalar_one_or_none()
+        if inserted is None:  # a concurrent consumer won; report its intent
+            existing = self._intent_for(conn, delivery.id)
+            assert existing is not None
+            return existing
+        conn.execute(
+            update(SignalDelivery)
+            .where(SignalDelivery.id == delivery.id, SignalDelivery.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+        payload = TradeIntentDecided(
+            trade_intent_id=inserted, **{k: v for k, v in row.items() if k in _PAYLOAD_FIELDS}
+        )
+        emit(conn, intent_decided(payload), self._clock)
+        return IntentResult(
+            inserted,
+            True,
+            TradeIntentStatus(verdict.value),
+            decision.quantity,
+            tuple(row["reason_codes"]),
+        )
+
+    @staticmethod
+    def _intent_for(conn: Connection, delivery_id: int) -> IntentResult | None:
+        row = conn.execute(
+            select(
+                TradeIntent.id, TradeIntent.status, TradeIntent.quantity, TradeIntent.reason_codes
+            ).where(TradeIntent.delivery_id == delivery_id)
+        ).first()
+        if row is None:
+            return None
+        return IntentResult(
+            row.id, False, TradeIntentStatus(row.status), row.quantity, tuple(row.reason_codes)
+        )
+
+
+_PAYLOAD_FIELDS = frozenset(TradeIntentDecided.model_fields) - {"trade_intent_id"}

@@ -1,0 +1,394 @@
+"""TMS: open a trade from an APPROVED trade intent, through its entry order(s).
+
+``TradeOpener.open(intent_id)`` runs three steps; each is safe to repeat, so
+the same call is also the reconcile and the replay:
+
+1. prepare (one transaction): the trade in PENDING_ENTRY (UNIQUE per intent) and
+   its entry order(s), sliced at the instrument's freeze quantity, with client
+   order ids derived from the intent;
+2. send every order not final yet via ``place_with_reconcile`` (no transaction
+   is held across a broker call);
+3. settle (one transaction), from what the orders say:
+   - something still open at the broker (UNKNOWN, ACCEPTED, partially filled):
+     intent APPROVED -> PLACED, trade stays PENDING_ENTRY;
+   - all final with a fill: trade -> OPEN at the volume-weighted fill price
+     with target and stop moved with the fill (same distances, on the tick),
+     intent -> FILLED; a slice that never went out is cancelled;
+   - nothing filled and nothing live: trade -> ENTRY_FAILED, intent -> FAILED.
+
+Because step 2 talks to the broker between transactions, ``open`` cannot run
+inside a caller's transaction and takes no ``connection``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from signal_mgmt.db import transaction
+from signal_mgmt.errors import IllegalTransitionError, NotFoundError
+from signal_mgmt.execution.broker import BrokerGateway
+from signal_mgmt.execution.orders import (
+    NewOrder,
+    OrderRecord,
+    place_with_reconcile,
+    record_orders,
+)
+from signal_mgmt.idempotent import insert_ignore
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import (
+    Direction,
+    Order,
+    OrderPurpose,
+    OrderSide,
+    OrderStatus,
+    Trade,
+    TradeIntent,
+    TradeIntentStatus,
+    TradeStatus,
+)
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.outbox.events import Event
+from signal_mgmt.qualification.exit_rules import slice_quantity
+from signal_mgmt.qualification.levels import Levels
+from signal_mgmt.reference.port import ReferenceData
+from signal_mgmt.reference.tables import TableReferenceData
+from signal_mgmt.state import transition
+from signal_mgmt.tms.events import (
+    TRADE_ENTRY_FAILED,
+    TRADE_INTENT_FAILED,
+    TRADE_INTENT_FILLED,
+    TRADE_INTENT_PLACED,
+    TRADE_OPENED,
+    TradeEntryFailed,
+    TradeIntentExecuted,
+    TradeOpened,
+    intent_event,
+    trade_event,
+)
+
+_LIVE_AT_BROKER = frozenset(
+    {OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
+)
+_AVERAGE_PRICE_STEP = Decimal("0.000001")  # the precision of the Money column
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    trade_intent_id: int
+    trade_id: int | None
+    intent_status: TradeIntentStatus
+    trade_status: TradeStatus | None
+
+
+class TradeOpener:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        broker: BrokerGateway,
+        reference: ReferenceData | None = None,
+        *,
+        max_attempts: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._broker = broker
+        self._reference: ReferenceData = reference or TableReferenceData()
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def open(self, trade_intent_id: int) -> OpenResult:
+        pending = self._prepare(trade_intent_id)
+        for order in pending:
+            place_with_reconcile(
+                self._engine,
+                self._broker,
+                order.client_order_id,
+                self._clock,
+                max_attempts=self._max_attempts,
+                backoff=self._backoff,
+                sleep=self._sleep,
+            )
+        return self._settle(trade_intent_id)
+
+    def open_pending(self, limit: int = 500) -> list[OpenResult]:
+        """Replay: APPROVED intents (with or without orders) and PLACED ones to reconcile."""
+        live = (TradeIntentStatus.APPROVED.value, TradeIntentStatus.PLACED.value)
+        with transaction(self._engine) as conn:
+            ids = list(
+                conn.execute(
+                    select(TradeIntent.id)
+                    .where(TradeIntent.status.in_(live))
+                    .order_by(TradeIntent.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        return [self.open(intent_id) for intent_id in ids]
+
+    # ------------------------------------------------------------------ step 1
+
+    def _prepare(self, trade_intent_id: int) -> list[OrderRecord]:
+        with transaction(self._engine) as conn:
+            intent = _load_intent(conn, trade_intent_id, lock=True)
+            status = TradeIntentStatus(intent.status)
+            if status is TradeIntentStatus.REJECTED:
+                raise IllegalTransitionError(
+                    "trade_intents",
+                    trade_intent_id,
+                    expected="APPROVED",
+                    target="PLACED",
+                    actual=intent.status,
+                )
+            if status not in {TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED}:
+                return []
+            trade_id = self._ensure_trade(conn, intent)
+            orders = record_orders(conn, self._entry_orders(conn, intent, trade_id), self._clock)
+            return [order for order in orders if not order.is_final]
+
+    def _ensure_trade(self, conn: Connection, intent: Any) -> int:
+        now = self._clock.now()
+        row = {
+            "trade_intent_id": intent.id,
+            "user_broker_id": intent.user_broker_id,
+            "symbol": intent.symbol,
+            "direction": intent.direction,
+            "quantity": intent.quantity,
+            "target_price": intent.target_price,
+            "stop_price": intent.stop_price,
+            "status": TradeStatus.PENDING_ENTRY.value,
+            "created_at": now,
+            "updated_at": now,
+        }
+        conn.execute(insert_ignore(conn, Trade, ["trade_intent_id"]), [row])
+        found = conn.execute(select(Trade.id).where(Trade.trade_intent_id == intent.id))
+        return int(found.scalar_one())
+
+    def _entry_orders(self, conn: Connection, intent: Any, trade_id: int) -> list[NewOrder]:
+        instrument = self._reference.instrument(conn, intent.symbol)
+        if instrument is None:
+            raise NotFoundError("instrument", intent.symbol)
+        side = OrderSide.BUY if intent.direction == Direction.LONG else OrderSide.SELL
+        slices = slice_quantity(intent.quantity, instrument.freeze_quantity, instrument.lot_size)
+        return [
+            NewOrder(
+                purpose=OrderPurpose.ENTRY,
+                trade_id=trade_id,
+                user_broker_id=intent.user_broker_id,
+                symbol=intent.symbol,
+                side=side,
+                quantity=quantity,
+                slice_no=number,
+                trade_intent_id=intent.id,
+            )
+            for number, quantity in enumerate(slices, start=1)
+        ]
+
+    # ------------------------------------------------------------------ step 3
+
+    def _settle(self, trade_intent_id: int) -> OpenResult:
+        with transaction(self._engine) as conn:
+            intent = _load_intent(conn, trade_intent_id, lock=True)
+            trade = conn.execute(
+                select(Trade.__table__).where(Trade.trade_intent_id == trade_intent_id)
+            ).first()
+            status = TradeIntentStatus(intent.status)
+            if trade is None or status not in {
+                TradeIntentStatus.APPROVED,
+                TradeIntentStatus.PLACED,
+            }:
+                return _result(conn, trade_intent_id)
+            orders = [
+                OrderRecord.from_row(row)
+                for row in conn.execute(
+                    select(Order.__table__)
+                    .where(Order.trade_intent_id == trade_intent_id)
+                    .order_by(Order.slice_no)
+                )
+            ]
+            events: list[Event[Any]] = []
+            if any(order.status in _LIVE_AT_BROKER for order in orders):
+                self._mark_placed(conn, intent, trade.id, status, events)
+            elif any(order.filled_quantity > 0 for order in orders):
+                self._cancel_unsent(conn, orders)
+                self._mark_placed(conn, intent, trade.id, status, events)
+                self._fill(conn, intent, trade, orders, events)
+            else:
+                self._cancel_unsent(conn, orders)
+                self._fail(conn, intent, trade.id, orders, events)
+            emit(conn, events, self._clock)
+            return _result(conn, trade_intent_id)
+
+    def _mark_placed(
+        self,
+        conn: Connection,
+        intent: Any,
+        trade_id: int,
+        status: TradeIntentStatus,
+        events: list[Event[Any]],
+    ) -> None:
+        if status is not TradeIntentStatus.APPROVED:
+            return
+        transition(
+            conn,
+            TradeIntent,
+            intent.id,
+            expected={TradeIntentStatus.APPROVED},
+            target=TradeIntentStatus.PLACED,
+            values={"updated_at": self._clock.now()},
+        )
+        payload = TradeIntentExecuted(
+            trade_intent_id=intent.id,
+            trade_id=trade_id,
+            symbol=intent.symbol,
+            status=TradeIntentStatus.PLACED.value,
+            filled_quantity=0,
+            average_price=None,
+        )
+        events.append(intent_event(TRADE_INTENT_PLACED, payload))
+
+    def _fill(
+        self,
+        conn: Connection,
+        intent: Any,
+        trade: Any,
+        orders: list[OrderRecord],
+        events: list[Event[Any]],
+    ) -> None:
+        now = self._clock.now()
+        filled = sum(order.filled_quantity for order in orders)
+        notional = sum(
+            ((order.average_price or Decimal(0)) * order.filled_quantity for order in orders),
+            Decimal(0),
+        )
+        instrument = self._reference.instrument(conn, intent.symbol)
+        if instrument is None:
+            raise NotFoundError("instrument", intent.symbol)
+        average = notional / filled
+        on_tick = instrument.to_tick(average)
+        # Written on the tick when it is one (a single fill), else to the column's precision.
+        average = on_tick if on_tick == average else average.quantize(_AVERAGE_PRICE_STEP)
+        planned = Levels(intent.entry_price, intent.target_price, intent.stop_price)
+        levels = planned.shifted_to(average, instrument.tick_size)
+        transition(
+            conn,
+            Trade,
+            trade.id,
+            expected={TradeStatus.PENDING_ENTRY},
+            target=TradeStatus.OPEN,
+            values={
+                "quantity": filled,
+                "entry_price": average,
+                "target_price": levels.target,
+                "stop_price": levels.stop,
+                "opened_at": now,
+                "updated_at": now,
+            },
+        )
+        transition(
+            conn,
+            TradeIntent,
+            intent.id,
+            expected={TradeIntentStatus.PLACED},
+            target=TradeIntentStatus.FILLED,
+            values={"updated_at": now},
+        )
+        executed = TradeIntentExecuted(
+            trade_intent_id=intent.id,
+            trade_id=trade.id,
+            symbol=intent.symbol,
+            status=TradeIntentStatus.FILLED.value,
+            filled_quantity=filled,
+            average_price=average,
+        )
+        opened = TradeOpened(
+            trade_id=trade.id,
+            trade_intent_id=intent.id,
+            user_broker_id=intent.user_broker_id,
+            symbol=intent.symbol,
+            direction=intent.direction,
+            quantity=filled,
+            entry_price=average,
+            target_price=levels.target,
+            stop_price=levels.stop,
+            opened_at=now,
+        )
+        events.append(intent_event(TRADE_INTENT_FILLED, executed))
+        events.append(trade_event(TRADE_OPENED, trade.id, opened))
+
+    def _fail(
+        self,
+        conn: Connection,
+        intent: Any,
+        trade_id: int,
+        orders: list[OrderRecord],
+        events: list[Event[Any]],
+    ) -> None:
+        now = self._clock.now()
+        reason = next((o.last_error for o in orders if o.last_error), "ENTRY_NOT_FILLED")
+        transition(
+            conn,
+            Trade,
+            trade_id,
+            expected={TradeStatus.PENDING_ENTRY},
+            target=TradeStatus.ENTRY_FAILED,
+            values={"updated_at": now},
+        )
+        transition(
+            conn,
+            TradeIntent,
+            intent.id,
+            expected={TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED},
+            target=TradeIntentStatus.FAILED,
+            values={"updated_at": now},
+        )
+        executed = TradeIntentExecuted(
+            trade_intent_id=intent.id,
+            trade_id=trade_id,
+            symbol=intent.symbol,
+            status=TradeIntentStatus.FAILED.value,
+            filled_quantity=0,
+            average_price=None,
+            failure_reason=reason,
+        )
+        failed = TradeEntryFailed(
+            trade_id=trade_id, trade_intent_id=intent.id, symbol=intent.symbol, reason=reason
+        )
+        events.append(intent_event(TRADE_INTENT_FAILED, executed))
+        events.append(trade_event(TRADE_ENTRY_FAILED, trade_id, failed))
+
+    def _cancel_unsent(self, conn: Connection, orders: list[OrderRecord]) -> None:
+        """Slices still NEW after every attempt never reached the broker: close them."""
+        unsent = [order.id for order in orders if order.status is OrderStatus.NEW]
+        if unsent:
+            conn.execute(
+                update(Order)
+                .where(Order.id.in_(unsent), Order.status == OrderStatus.NEW.value)
+                .values(status=OrderStatus.CANCELLED.value, updated_at=self._clock.now())
+            )
+
+
+def _load_intent(conn: Connection, trade_intent_id: int, *, lock: bool) -> Any:
+    query = select(TradeIntent.__table__).where(TradeIntent.id == trade_intent_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFoundError("trade_intent", trade_intent_id)
+    return row
+
+
+def _result(conn: Connection, trade_intent_id: int) -> OpenResult:
+    row = conn.execute(
+        select(TradeIntent.status, Trade.id, Trade.status.label("trade_status"))
+        .join(Trade, Trade.trade_intent_id == TradeIntent.id, isouter=True)
+        .where(TradeIntent.id == trade_intent_id)
+    ).one()
+    trade_status = TradeStatus(row.trade_status) if row.trade_status else None
+    return OpenResult(trade_intent_id, row.id, TradeIntentStatus(row.status), trade_status)
