@@ -82,6 +82,7 @@ def relay(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    logging.getLogger(__name__).info("relay: running, publishing to %s", publisher)
     try:
         thread.run()
     finally:
