@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,17 +168,18 @@ class AmqpBinding:
     exchange: str
     queue: str
     connection: pika.BlockingConnection
+    _taken: list[ReceivedAmqpMessage] = field(default_factory=list)
 
     def received(self) -> list[ReceivedAmqpMessage]:
+        """Everything the queue received so far (reading takes messages off the queue)."""
         channel = self.connection.channel()
-        records = []
         while True:
             method, properties, body = channel.basic_get(self.queue, auto_ack=True)
             if method is None:
                 break
-            records.append(ReceivedAmqpMessage(method.routing_key, properties, body))
+            self._taken.append(ReceivedAmqpMessage(method.routing_key, properties, body))
         channel.close()
-        return records
+        return list(self._taken)
 
     def message_ids(self) -> list[str]:
         return [str(record.properties.message_id) for record in self.received()]
