@@ -33,6 +33,7 @@ from signal_mgmt.outbox.publishers.base import Publisher, close_publisher
 from signal_mgmt.outbox.publishers.nats import NatsPublisher
 from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher
 from signal_mgmt.outbox.publishers.redis import RedisStreamPublisher
+from signal_mgmt.outbox.publishers.spec import publisher_from_spec
 from signal_mgmt.outbox.relay import OutboxRelay
 
 KEYS = ("NSE:INFY", "NSE:TCS", "NSE:SBIN", "NSE:HDFC")
@@ -169,3 +170,21 @@ def test_relay_backs_off_during_an_outage_then_delivers_everything(
     assert all(seconds > 0 for seconds in backoffs)
     assert_delivered_once_in_key_order(broker, events)
     assert_all_published(engine)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("nats://127.0.0.1:4222?subject=a.{event_type}", NatsPublisher),
+        ("amqp://guest:guest@127.0.0.1:5672/%2F?exchange=x", RabbitMqPublisher),
+        ("amqps://guest:guest@127.0.0.1:5671/%2F", RabbitMqPublisher),
+        ("redis://127.0.0.1:6379/0?stream=s", RedisStreamPublisher),
+        ("rediss://127.0.0.1:6380/0", RedisStreamPublisher),
+    ],
+)
+def test_cli_publisher_specs_build_the_broker_publishers(spec: str, expected: type) -> None:
+    publisher = publisher_from_spec(spec)
+    try:
+        assert isinstance(publisher, expected)
+    finally:
+        close_publisher(publisher)
