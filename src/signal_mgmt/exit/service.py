@@ -23,10 +23,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select
 
 from signal_mgmt.db import Executor, transaction
-from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
+from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
 from signal_mgmt.exit.conditions import ExitReason, SessionCalendar
 from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
@@ -58,6 +58,7 @@ from signal_mgmt.qualification.exit_rules import (
     ExitRule,
     qualify_exit,
 )
+from signal_mgmt.state import transition
 
 
 class ExitOutcome(StrEnum):
@@ -210,22 +211,14 @@ class ExitIntentService:
     def _finish_signal(
         self, conn: Connection, signal: Row[Any], context: TradeContext, now: datetime
     ) -> ExitDetectionResult:
-        moved = conn.execute(
-            update(ExitSignal)
-            .where(
-                ExitSignal.id == signal.id,
-                ExitSignal.status == ExitSignalStatus.DETECTED.value,
-            )
-            .values(status=ExitSignalStatus.PUBLISHED.value, published_at=now)
-        ).rowcount
-        if moved != 1:
-            raise IllegalTransitionError(
-                "exit_signal",
-                signal.id,
-                expected=ExitSignalStatus.DETECTED,
-                target=ExitSignalStatus.PUBLISHED,
-                actual=signal.status,
-            )
+        transition(
+            conn,
+            ExitSignal,
+            signal.id,
+            expected=[ExitSignalStatus.DETECTED],
+            target=ExitSignalStatus.PUBLISHED,
+            values={"published_at": now},
+        )
         payload = ExitSignalPublished(
             exit_signal_id=signal.id,
             trade_id=signal.trade_id,
@@ -274,29 +267,23 @@ class ExitIntentService:
     ) -> ExitDetectionResult:
         target = ExitIntentStatus.APPROVED if decision.approved else ExitIntentStatus.REJECTED
         plan = decision.plan
-        moved = conn.execute(
-            update(ExitIntent)
-            .where(ExitIntent.id == intent.id, ExitIntent.status == ExitIntentStatus.PENDING.value)
-            .values(
-                status=target.value,
-                reason_codes=[code.value for code in decision.reason_codes],
-                side=plan.side.value,
-                quantity=plan.quantity,
-                order_type=plan.order_type.value,
-                limit_price=plan.limit_price,
-                slices=list(plan.slices),
-                decided_at=now,
-                updated_at=now,
-            )
-        ).rowcount
-        if moved != 1:
-            raise IllegalTransitionError(
-                "exit_intent",
-                intent.id,
-                expected=ExitIntentStatus.PENDING,
-                target=target,
-                actual=intent.status,
-            )
+        transition(
+            conn,
+            ExitIntent,
+            intent.id,
+            expected=[ExitIntentStatus.PENDING],
+            target=target,
+            values={
+                "reason_codes": [code.value for code in decision.reason_codes],
+                "side": plan.side.value,
+                "quantity": plan.quantity,
+                "order_type": plan.order_type.value,
+                "limit_price": plan.limit_price,
+                "slices": list(plan.slices),
+                "decided_at": now,
+                "updated_at": now,
+            },
+        )
         self._announce(conn, intent, target, decision)
         outcome = ExitOutcome.APPROVED if decision.approved else ExitOutcome.REJECTED
         return self._result(intent, outcome, decision)

@@ -1,0 +1,181 @@
+"""Reconciler: broker order status and fills -> exit intent FILLED or FAILED.
+
+For each PLACED exit intent it asks the broker about every child order (by
+client order id), stores the answers, and when every slice is final moves the
+intent: FILLED if every slice filled, FAILED otherwise (the quantity that did
+fill is kept on the intent: a partial exit). While slices are still working,
+the running fill is recorded on the intent. It never touches trades: closing
+is TMS's job (``signal_mgmt.tms.close``).
+
+Resting limit exits (targets) that outlive ``limit_order_ttl`` are cancelled,
+so a target that was never reached does not keep the trade's one live exit
+slot from a stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from signal_mgmt.db import transaction
+from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
+from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
+from signal_mgmt.execution.orders import OrderRecord, refresh_order
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import ExitIntent, ExitIntentStatus, Order, OrderStatus, OrderType
+
+_PRICE_STEP = Decimal("0.000001")  # the Money column's precision
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    exit_intent_id: int
+    status: ExitIntentStatus
+    filled_quantity: int
+    average_fill_price: Decimal | None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        engine: Engine,
+        broker: BrokerGateway,
+        clock: Clock,
+        *,
+        limit_order_ttl: timedelta | None = None,
+        batch_size: int = 100,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidInputError("batch_size must be positive", field="batch_size")
+        self.engine = engine
+        self.broker = broker
+        self.clock = clock
+        self.limit_order_ttl = limit_order_ttl
+        self.batch_size = batch_size
+
+    def reconcile_placed(self) -> list[ReconcileResult]:
+        """One pass over PLACED exit intents (oldest first). Also the replay sweep."""
+        with transaction(self.engine) as conn:
+            ids = list(
+                conn.execute(
+                    select(ExitIntent.id)
+                    .where(ExitIntent.status == ExitIntentStatus.PLACED.value)
+                    .order_by(ExitIntent.id)
+                    .limit(self.batch_size)
+                ).scalars()
+            )
+        return [self.reconcile(intent_id) for intent_id in ids]
+
+    def reconcile(self, exit_intent_id: int) -> ReconcileResult:
+        with transaction(self.engine) as conn:
+            intent = load_exit_intent(conn, exit_intent_id)
+            client_ids = list(
+                conn.execute(
+                    select(Order.client_order_id)
+                    .where(Order.exit_intent_id == exit_intent_id)
+                    .order_by(Order.slice_no)
+                ).scalars()
+            )
+        if intent.status != ExitIntentStatus.PLACED:
+            return ReconcileResult(
+                intent.id,
+                ExitIntentStatus(intent.status),
+                intent.filled_quantity,
+                intent.average_fill_price,
+            )
+        orders = [refresh_order(self.engine, self.broker, cid, self.clock) for cid in client_ids]
+        if self._expired(intent.order_type, intent.placed_at):
+            orders = [self._cancel(order) for order in orders]
+        return self._settle(exit_intent_id, orders)
+
+    def _expired(self, order_type: str, placed_at: datetime | None) -> bool:
+        if self.limit_order_ttl is None or order_type != OrderType.LIMIT or placed_at is None:
+            return False
+        return self.clock.now() - placed_at >= self.limit_order_ttl
+
+    def _cancel(self, order: OrderRecord) -> OrderRecord:
+        if order.is_final:
+            return order
+        try:
+            self.broker.cancel(order.client_order_id)
+        except BrokerUnavailableError:
+            return order  # try again on the next pass
+        return refresh_order(self.engine, self.broker, order.client_order_id, self.clock)
+
+    def _settle(self, intent_id: int, orders: list[OrderRecord]) -> ReconcileResult:
+        filled = sum(order.filled_quantity for order in orders)
+        average = _average_price(orders)
+        with transaction(self.engine) as conn:
+            intent = load_exit_intent(conn, intent_id)
+            if intent.status != ExitIntentStatus.PLACED:
+                return ReconcileResult(
+                    intent_id,
+                    ExitIntentStatus(intent.status),
+                    intent.filled_quantity,
+                    intent.average_fill_price,
+                )
+            if orders and all(order.is_final for order in orders):
+                complete = all(order.status is OrderStatus.FILLED for order in orders)
+                target = ExitIntentStatus.FILLED if complete else ExitIntentStatus.FAILED
+                reason = None if complete else _failure(orders)
+                if move_exit_intent(
+                    conn,
+                    intent,
+                    target,
+                    self.clock,
+                    filled_quantity=filled,
+                    average_fill_price=average,
+                    failure_reason=reason,
+                ):
+                    return ReconcileResult(intent_id, target, filled, average)
+                intent = load_exit_intent(conn, intent_id)
+                return ReconcileResult(
+                    intent_id,
+                    ExitIntentStatus(intent.status),
+                    intent.filled_quantity,
+                    intent.average_fill_price,
+                )
+            if filled != intent.filled_quantity:  # partial fills, tracked as they come
+                conn.execute(
+                    update(ExitIntent)
+                    .where(
+                        ExitIntent.id == intent_id,
+                        ExitIntent.status == ExitIntentStatus.PLACED.value,
+                    )
+                    .values(
+                        filled_quantity=filled,
+                        average_fill_price=average,
+                        updated_at=self.clock.now(),
+                    )
+                )
+            return ReconcileResult(intent_id, ExitIntentStatus.PLACED, filled, average)
+
+
+def _current(intent: Any) -> ReconcileResult:
+    return ReconcileResult(
+        intent.id,
+        ExitIntentStatus(intent.status),
+        intent.filled_quantity,
+        intent.average_fill_price,
+    )
+
+
+def _average_price(orders: list[OrderRecord]) -> Decimal | None:
+    filled = [(o.filled_quantity, o.average_price) for o in orders if o.filled_quantity > 0]
+    quantity = sum(q for q, _ in filled)
+    if not quantity:
+        return None
+    notional = sum((q * (p or Decimal(0)) for q, p in filled), Decimal(0))
+    return (notional / quantity).quantize(_PRICE_STEP)
+
+
+def _failure(orders: list[OrderRecord]) -> str:
+    for order in orders:
+        if order.status is not OrderStatus.FILLED:
+            return order.last_error or f"SLICE_{order.status.value}"
+    return "NOT_FILLED"

@@ -1,0 +1,96 @@
+"""Execution-side moves of an exit intent (PLACED / FILLED / FAILED), guarded and announced.
+
+Only the dispatcher and the reconciler call these; they never touch trades.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from signal_mgmt.errors import IllegalTransitionError, NotFoundError
+from signal_mgmt.exit.events import (
+    EXIT_INTENT_FAILED,
+    EXIT_INTENT_FILLED,
+    EXIT_INTENT_PLACED,
+    ExitIntentExecuted,
+    exit_event,
+)
+from signal_mgmt.market.clock import Clock
+from signal_mgmt.models import ExitIntent, ExitIntentStatus
+from signal_mgmt.outbox.emit import emit
+from signal_mgmt.state import transition
+
+_EVENTS = {
+    ExitIntentStatus.PLACED: EXIT_INTENT_PLACED,
+    ExitIntentStatus.FILLED: EXIT_INTENT_FILLED,
+    ExitIntentStatus.FAILED: EXIT_INTENT_FAILED,
+}
+_TERMINAL = {ExitIntentStatus.FILLED, ExitIntentStatus.FAILED}
+_ALLOWED_FROM = {
+    ExitIntentStatus.PLACED: {ExitIntentStatus.APPROVED},
+    ExitIntentStatus.FILLED: {ExitIntentStatus.PLACED},
+    ExitIntentStatus.FAILED: {ExitIntentStatus.APPROVED, ExitIntentStatus.PLACED},
+}
+
+
+def load_exit_intent(conn: Connection, intent_id: int) -> Row[Any]:
+    row = conn.execute(select(ExitIntent.__table__).where(ExitIntent.id == intent_id)).first()
+    if row is None:
+        raise NotFoundError("exit_intent", intent_id)
+    return row
+
+
+def move_exit_intent(
+    conn: Connection,
+    intent: Row[Any],
+    target: ExitIntentStatus,
+    clock: Clock,
+    *,
+    filled_quantity: int | None = None,
+    average_fill_price: Decimal | None = None,
+    failure_reason: str | None = None,
+) -> bool:
+    """``intent.status`` -> ``target`` with its event, in the caller's transaction.
+
+    An illegal move raises ``IllegalTransitionError``. Guarded by the status read:
+    False (and nothing written) when another worker moved the intent first.
+    """
+    current = ExitIntentStatus(intent.status)
+    if current not in _ALLOWED_FROM[target]:
+        raise IllegalTransitionError(
+            "exit_intents",
+            intent.id,
+            expected="|".join(sorted(_ALLOWED_FROM[target])),
+            target=target.value,
+            actual=current.value,
+        )
+    now: datetime = clock.now()
+    values: dict[str, Any] = {"updated_at": now, "claimed_until": None}
+    if target is ExitIntentStatus.PLACED:
+        values["placed_at"] = now
+    if target in _TERMINAL:
+        values["finished_at"] = now
+    if filled_quantity is not None:
+        values["filled_quantity"] = filled_quantity
+        values["average_fill_price"] = average_fill_price
+    if failure_reason is not None:
+        values["failure_reason"] = failure_reason
+    try:
+        transition(conn, ExitIntent, intent.id, expected=[current], target=target, values=values)
+    except IllegalTransitionError:
+        return False
+    payload = ExitIntentExecuted(
+        exit_intent_id=intent.id,
+        trade_id=intent.trade_id,
+        status=target.value,
+        filled_quantity=intent.filled_quantity if filled_quantity is None else filled_quantity,
+        average_fill_price=average_fill_price,
+        failure_reason=failure_reason,
+    )
+    event = exit_event(_EVENTS[target], "exit_intent", intent.id, intent.trade_id, payload)
+    emit(conn, [event], clock)
+    return True
