@@ -53,7 +53,9 @@ class World:
         return user_broker
 
 
-def make_world(engine: Engine, clock: ManualClock, users: int = 2) -> World:
+def make_world(
+    engine: Engine, clock: ManualClock, users: int = 2, *, tcs_only: bool = True
+) -> World:
     """``users`` user-brokers subscribed to everything, plus one subscribed to TCS only."""
     admin = ReferenceAdmin(engine, clock)
     admin.add_instruments(
@@ -68,7 +70,8 @@ def make_world(engine: Engine, clock: ManualClock, users: int = 2) -> World:
     world = World(engine, clock, admin, SignalService(engine, clock, nse_calendar()))
     for n in range(users):
         admin.subscribe(world.add_user(f"user{n}"))
-    admin.subscribe(world.add_user("tcs-only"), symbol="TCS")
+    if tcs_only:
+        admin.subscribe(world.add_user("tcs-only"), symbol="TCS")
     return world
 
 
