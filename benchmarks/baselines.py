@@ -111,7 +111,7 @@ def seed_pending(database: BenchDatabase, schema: str, rows: int, keys: int = 10
     with database.connect() as conn:
         conn.execute(
             f"INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})"
-            " SELECT gen_random_uuid(), 'BENCH', 'bench', (g % %s)::text, 'bench:' || (g % %s),"
+            " SELECT gen_random_uuid(), 'BENCH', 'bench', (g %% %s)::text, 'bench:' || (g %% %s),"
             " jsonb_build_object('n', g), '{}'::jsonb, now(), now(), 0, 'PENDING',"
             " pg_current_xact_id()::text::bigint FROM generate_series(1, %s) AS g",
             (keys, keys, rows),

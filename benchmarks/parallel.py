@@ -8,6 +8,7 @@ are CLOCK_MONOTONIC, shared by all processes on Linux, so the spans compare.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.synchronize import Barrier
@@ -35,7 +36,16 @@ def run_together(setup: Setup, args: Sequence[Any], processes: int) -> tuple[flo
     ]
     for child in children:
         child.start()
-    collected = [results.get() for _ in children]
+    collected: list[Any] = []
+    while len(collected) < processes:
+        try:
+            collected.append(results.get(timeout=1.0))
+        except queue.Empty:
+            failed = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if failed:
+                for child in children:
+                    child.kill()
+                raise RuntimeError(f"benchmark process failed (exit codes {failed})") from None
     for child in children:
         child.join()
         if child.exitcode != 0:

@@ -88,7 +88,42 @@ def bench_domain_event(database: BenchDatabase, sizes: Sizes) -> list[Comparison
     ]
 
 
-BENCHMARKS: list[Benchmark] = [bench_domain_event]
+def bench_relay_drain(database: BenchDatabase, sizes: Sizes) -> list[Comparison]:
+    measured: dict[tuple[str, int], float] = {}
+    for drainers in (1, 2):
+        reset(database, "raw.outbox")
+        measured["raw", drainers] = baselines.skip_locked_drain(
+            database, sizes.drain_rows, drainers
+        )
+        reset(database, "public.outbox")
+        measured["lib", drainers] = library.relay_drain(database, sizes.drain_rows, drainers)
+    rows = f"{sizes.drain_rows:,} rows"
+    return [
+        Comparison(
+            f"relay drain {rows}, 1 relay",
+            Figure("OutboxRelay.run_once, no-op publisher", measured["lib", 1], "rows/s"),
+            Figure("raw SKIP LOCKED batch-500 claim+update", measured["raw", 1], "rows/s"),
+            ">= 0.6x",
+            0.6,
+        ),
+        Comparison(
+            f"relay drain {rows}, 2 relays (per-key order checked)",
+            Figure("2 OutboxRelay processes", measured["lib", 2], "rows/s"),
+            Figure("raw, 2 drainers (no per-key order)", measured["raw", 2], "rows/s"),
+            "-",
+            None,
+        ),
+        Comparison(
+            "relay drain: 2 relays vs 1 relay",
+            Figure("2 relays", measured["lib", 2], "rows/s"),
+            Figure("1 relay", measured["lib", 1], "rows/s"),
+            ">= 1.5x",
+            1.5,
+        ),
+    ]
+
+
+BENCHMARKS: list[Benchmark] = [bench_domain_event, bench_relay_drain]
 
 
 def run_all(database: BenchDatabase, sizes: Sizes, repeat: int) -> list[Comparison]:
