@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, select
 
 from entry_support import count
 from entry_world import make_world
 from signal_mgmt.entry import EntryCoordinator
+from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.execution import SimulatedBroker
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
@@ -54,3 +56,36 @@ def test_replay_finishes_every_stage_once(engine: Engine, clock: ManualClock) ->
     assert [t.trade_status for t in first.trades_advanced] == [TradeStatus.OPEN] * 2
     assert (second.signals_finished, second.intents_created, second.trades_advanced) == ((), (), ())
     assert broker.place_calls == 2
+
+
+def test_a_symbols_candidates_run_in_submission_order(engine: Engine, clock: ManualClock) -> None:
+    world = make_world(engine, clock, users=1)
+    qualification = EntryQualificationService(engine, clock, nse_calendar())
+    floors = [Decimal(90) + n for n in range(8)]
+    with EntryCoordinator(world.signals, qualification, lanes=3) as coordinator:
+        futures = [
+            coordinator.submit(world.candidate(symbol, effective_floor=floor))
+            for floor in floors
+            for symbol in ("INFY", "TCS")
+        ]
+        outcomes = [future.result() for future in futures]
+    for symbol in ("INFY", "TCS"):
+        # ids are assigned at insert: ascending ids in submission order = processed in order
+        ids = [o.published.signal_id for o in outcomes[(symbol == "TCS") :: 2]]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(floors)
+
+
+def test_unknown_intent_or_candidate_is_refused(engine: Engine, clock: ManualClock) -> None:
+    world = make_world(engine, clock)
+    opener = TradeOpener(engine, clock, SimulatedBroker())
+    with pytest.raises(NotFoundError):
+        opener.open(4242)
+    qualification = EntryQualificationService(engine, clock, nse_calendar())
+    with (
+        EntryCoordinator(world.signals, qualification) as coordinator,
+        pytest.raises(InvalidInputError),
+    ):
+        coordinator.submit("INFY")  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        assert (count(conn, Trade), count(conn, OutboxRow)) == (0, 0)
