@@ -1,0 +1,105 @@
+"""`signal-mgmt demo`: a simulated NSE trading day through the whole library."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from signal_mgmt.cli.common import DATABASE_URL_HELP, one_line_errors, open_engine, settings_for
+from signal_mgmt.demo.day import DemoConfig, StepStatus, TradingDay, trading_session
+from signal_mgmt.demo.render import render_summary
+from signal_mgmt.demo.summary import build_summary
+from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.market.calendar import ExchangeCalendar, nse_calendar
+from signal_mgmt.market.clock import SystemClock
+from signal_mgmt.migrate import upgrade
+
+INVARIANT_FAILED = 1
+
+EventsFile = typer.Option(
+    Path("demo-events.jsonl"), "--events", help="JSONL file the relay publishes to (appended)."
+)
+JsonSummary = typer.Option(None, "--json-summary", help="Also write the summary as JSON here.")
+
+
+def _trading_day(text: str | None, calendar: ExchangeCalendar) -> date:
+    """``--date``, or the latest NSE trading day up to today (Asia/Kolkata)."""
+    if text is None:
+        day = calendar.trading_date(SystemClock().now())
+        while calendar.session(day) is None:
+            day -= timedelta(days=1)
+        return day
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"bad --date {text!r}: expected YYYY-MM-DD", field="date", value=text
+        ) from None
+    trading_session(calendar, day)  # refuses holidays and weekends with a clear message
+    return day
+
+
+def demo(
+    *,
+    seed: int = typer.Option(7, "--seed", help="Seed of the ticks and the faults."),
+    symbols: int = typer.Option(20, "--symbols", help="How many instruments trade (1-38)."),
+    users: int = typer.Option(6, "--users", help="How many user-brokers take signals."),
+    day: str | None = typer.Option(
+        None, "--date", help="Trading day YYYY-MM-DD (default: the latest NSE trading day)."
+    ),
+    database_url: str | None = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    events: Path = EventsFile,
+    json_summary: Path | None = JsonSummary,
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress."),
+) -> None:
+    """Simulate an NSE trading day end to end; exit 1 if an invariant fails."""
+    console = Console()
+    with one_line_errors():
+        trading = _trading_day(day, nse_calendar())
+        settings = settings_for(database_url)
+        engine = open_engine(settings, create=True)
+        try:
+            upgrade(engine)
+            config = DemoConfig(
+                day=trading,
+                database_url=settings.database_url,
+                events_path=events,
+                seed=seed,
+                symbols=symbols,
+                users=users,
+            )
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                disable=not progress,
+            ) as bar:
+                task = bar.add_task(f"NSE {trading}", total=None, status="")
+
+                def show(step: StepStatus) -> None:
+                    local = step.at.astimezone(nse_calendar().timezone)
+                    bar.update(
+                        task,
+                        completed=step.step,
+                        total=step.steps,
+                        status=f"{local:%H:%M} IST · {step.signals} signals · "
+                        f"{step.open_trades} open · {step.closed_trades} closed",
+                    )
+
+                run = TradingDay(config, on_step=show).run()
+            summary = build_summary(engine, run)
+        finally:
+            engine.dispose()
+    render_summary(summary, console)
+    if json_summary is not None:
+        json_summary.write_text(json.dumps(summary, indent=2) + "\n")
+    if not summary["invariants_hold"]:
+        typer.echo("error: an invariant failed (see the table above)", err=True)
+        raise typer.Exit(INVARIANT_FAILED)

@@ -1,0 +1,259 @@
+"""A simulated NSE trading day, driven the way a TMS drives the library.
+
+Ticks feed two consumers: the breakout detector (new signals -> the ENTRY path
+through ``EntryCoordinator``) and the ``ExitDetector`` (exit candidates -> the
+``ExitIntentService``). A settle pass (dispatcher, reconciler, closer) runs
+after exit activity and every few minutes. Time is a ``ManualClock`` set to each
+tick's timestamp, so the day replays identically for a seed.
+
+Faults on purpose (``faults.FaultPlan``): a broker outage, seeded rejections
+and unknown outcomes at the broker, and a crash-and-restart: in the first busy
+step after the restart time, work stops half way (signals published but not
+qualified, exits decided but not dispatched); new service instances on the
+same database then finish it through their replay sweeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from signal_mgmt.db import make_engine, transaction
+from signal_mgmt.demo.accounts import DemoAccount, pick_symbols, setup_reference
+from signal_mgmt.demo.detector import Breakout, OpeningRangeBreakout
+from signal_mgmt.demo.faults import FaultCounts, FaultPlan, FaultyBroker
+from signal_mgmt.demo.invariants import OutboxBaseline, live_exit_violations
+from signal_mgmt.demo.sample import load_sample_instruments
+from signal_mgmt.demo.services import ReplayCounts, Services, start_services
+from signal_mgmt.demo.ticks import Tick, TickProfile, session_ticks
+from signal_mgmt.entry.candidate import SignalCandidate
+from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.execution.simulated import SimulatedBroker
+from signal_mgmt.exit.service import ExitOutcome
+from signal_mgmt.market.calendar import ExchangeCalendar, Session, nse_calendar
+from signal_mgmt.market.clock import ManualClock
+from signal_mgmt.models import Direction
+from signal_mgmt.reference.admin import ReferenceAdmin
+
+SETTLE_EVERY = timedelta(minutes=5)
+FAULTS_STOP = time(15, 10)
+"""No injected faults after this (exchange-local): the 15:15 square-off must finish."""
+FINAL_PASSES = 10
+RESTART_AT_THE_LATEST = timedelta(minutes=30)
+"""The crash waits for a busy step (so the replay has work), but not longer than this."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    day: date
+    database_url: str
+    events_path: Path
+    seed: int = 7
+    symbols: int = 20
+    users: int = 6
+    tick_step: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """What the progress display shows after each step of the day."""
+
+    at: datetime
+    step: int
+    steps: int
+    signals: int
+    open_trades: int
+    closed_trades: int
+
+
+@dataclass(slots=True)
+class RunCounts:
+    ticks: int = 0
+    breakouts: int = 0
+    exit_candidates: int = 0
+    exits_suppressed: int = 0
+    restarts: int = 0
+    settle_passes: int = 0
+    live_exit_violations: int = 0
+    restart_replay: ReplayCounts | None = None
+    faults: FaultCounts = field(default_factory=FaultCounts)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRun:
+    """What ``report`` needs besides the database: the run's own counts and cast."""
+
+    config: DemoConfig
+    session: Session
+    accounts: tuple[DemoAccount, ...]
+    counts: RunCounts
+    plan: FaultPlan
+    baseline: OutboxBaseline
+
+
+def trading_session(calendar: ExchangeCalendar, day: date) -> Session:
+    """The day's session, or a clear refusal for a holiday or a weekend."""
+    session = calendar.session(day)
+    if session is None:
+        why = calendar.holidays.get(day, "weekend")
+        raise InvalidInputError(
+            f"{day.isoformat()} is not an NSE trading day ({why}); pick another --date",
+            field="date",
+            value=day,
+        )
+    return session
+
+
+class TradingDay:
+    def __init__(
+        self, config: DemoConfig, on_step: Callable[[StepStatus], None] | None = None
+    ) -> None:
+        self.config = config
+        self.on_step = on_step
+        self.calendar = nse_calendar()
+        self.session = trading_session(self.calendar, config.day)
+        self.instruments = pick_symbols(load_sample_instruments(), config.symbols)
+        self.plan = FaultPlan.for_day(self.calendar, config.day)
+        self.clock = ManualClock(self.session.open_at - timedelta(minutes=15))
+        self.market = SimulatedBroker({i.symbol: i.reference_price for i in self.instruments})
+        quiet = self.calendar.at_local(config.day, FAULTS_STOP)
+        self.broker = FaultyBroker(self.market, self.plan, self.clock, config.seed, quiet)
+        self.counts = RunCounts(faults=self.broker.counts)
+        self.accounts: list[DemoAccount] = []
+        self._marked_down = False
+        self._restart_pending = False
+        self._signals = 0
+        self._closed = 0
+
+    def run(self) -> DemoRun:
+        """Play the whole session on the config's (migrated) database."""
+        engine = make_engine(self.config.database_url)
+        try:
+            with transaction(engine) as conn:
+                baseline = OutboxBaseline.capture(conn, self.config.events_path)
+        finally:
+            engine.dispose()
+        services = self._start()
+        accounts = setup_reference(services.engine, self.clock, self.instruments, self.config.users)
+        self.accounts = accounts
+        try:
+            services.replay()  # a previous run may have crashed: finish it first
+            services = self._play(services)
+            self._close_the_day(services)
+        finally:
+            services.stop()
+        return DemoRun(self.config, self.session, tuple(accounts), self.counts, self.plan, baseline)
+
+    # ------------------------------------------------------------------ the day
+
+    def _start(self) -> Services:
+        return start_services(
+            self.config.database_url,
+            self.clock,
+            self.calendar,
+            self.broker,
+            self.config.events_path,
+        )
+
+    def _play(self, services: Services) -> Services:
+        profile = TickProfile(step=self.config.tick_step)
+        steps = int((self.session.close_at - self.session.open_at) / profile.step)
+        breakout = OpeningRangeBreakout(self.session)
+        ticks = session_ticks(self.instruments, self.session, self.config.seed, profile)
+        last_settle = self.session.open_at
+        for step, (at, group) in enumerate(itertools.groupby(ticks, key=lambda t: t.at), 1):
+            self.clock.set(at)
+            self._outage(services, at)
+            self._restart_pending = self._restart_pending or (
+                self.counts.restarts == 0 and at >= self.plan.restart_at
+            )
+            busy = False
+            for tick in group:
+                self.counts.ticks += 1
+                self.market.set_price(tick.symbol, tick.price)
+                found = breakout.on_tick(tick)
+                if found is not None:
+                    self._enter(services, found)
+                    busy = True
+                busy = self._exit_tick(services, tick) or busy
+            overdue = at >= self.plan.restart_at + RESTART_AT_THE_LATEST
+            if self._restart_pending and (busy or overdue):
+                services = self._restart(services)
+            elif busy or at - last_settle >= SETTLE_EVERY:
+                self._settle(services)
+                last_settle = at
+            if self.on_step is not None:
+                self.on_step(
+                    StepStatus(at, step, steps, self._signals, len(services.detector), self._closed)
+                )
+        return services
+
+    def _enter(self, services: Services, found: Breakout) -> None:
+        self.counts.breakouts += 1
+        candidate = SignalCandidate(
+            symbol=found.symbol,
+            direction=Direction(found.direction),
+            confluence_type=found.confluence_type,
+            detected_at=found.detected_at,
+            effective_floor=found.effective_floor,
+            effective_ceiling=found.effective_ceiling,
+            metadata={"source": "demo opening-range breakout", "price": str(found.price)},
+        )
+        if self._restart_pending:
+            # Crash window: the signal commits, its deliveries wait for the replay.
+            services.signals.publish(candidate)
+        else:
+            services.entry.process(candidate)
+            services.watch_new_trades()
+        self._signals += 1
+
+    def _exit_tick(self, services: Services, tick: Tick) -> bool:
+        outcome = services.detector.on_tick(tick.symbol, tick.price, tick.at)
+        for cleared in outcome.cleared:
+            services.exits.on_exit_cleared(cleared)
+        recorded = False
+        for candidate in outcome.candidates:
+            self.counts.exit_candidates += 1
+            result = services.exits.on_exit_detected(candidate)
+            if result.outcome is ExitOutcome.SUPPRESSED:
+                self.counts.exits_suppressed += 1
+            else:
+                recorded = True
+        return recorded
+
+    def _restart(self, services: Services) -> Services:
+        """The crash: drop every service instance, start new ones, let them replay."""
+        services.stop()
+        services = self._start()
+        self.counts.restarts += 1
+        self.counts.restart_replay = services.replay()
+        self._restart_pending = False
+        return services
+
+    def _settle(self, services: Services) -> None:
+        self._closed += len(services.settle().closed)
+        self.counts.settle_passes += 1
+        with transaction(services.engine) as conn:
+            self.counts.live_exit_violations += live_exit_violations(conn)
+
+    def _outage(self, services: Services, at: datetime) -> None:
+        down = self.plan.broker_down(at)
+        if down == self.market.is_connected():
+            (self.market.disconnect if down else self.market.connect)()
+        marked = self.plan.marked_down(at)
+        if marked != self._marked_down:
+            admin = ReferenceAdmin(services.engine, self.clock)
+            for account in self.accounts:
+                admin.set_broker_state(account.user_broker_id, connected=not marked)
+            self._marked_down = marked
+
+    def _close_the_day(self, services: Services) -> None:
+        """After the last tick: settle until nothing is in flight, then drain the outbox."""
+        self.clock.set(self.session.close_at)
+        for _ in range(FINAL_PASSES):
+            self._settle(services)
+            self.clock.advance(timedelta(minutes=1))  # lets dispatch leases run out
+        services.drain_outbox(self.clock)
