@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signal_mgmt.cli import outbox
+from signal_mgmt.cli import demo, outbox
 from signal_mgmt.cli.common import DATABASE_URL_HELP, one_line_errors, open_engine, settings_for
 from signal_mgmt.migrate import upgrade
 
@@ -36,6 +36,7 @@ app.add_typer(outbox.outbox_app, name="outbox")
 
 # ---- commands of other modules register below, one line each ----------------------------
 # e.g. app.command()(demo.demo)   (signal_mgmt.cli.demo)
+app.command()(demo.demo)
 
 
 def main() -> None:
