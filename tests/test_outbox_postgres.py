@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select, text
 
+from conftest import PostgresDatabases
 from outbox_support import assert_key_order, emit_ticks, statuses, tick
+from signal_mgmt.db import make_engine
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import emit
@@ -71,3 +73,28 @@ def test_a_key_locked_by_a_concurrent_claim_is_left_to_it(
     assert numbers(publisher) == [4, 1, 2, 3]
     assert_key_order(publisher.messages)
     assert set(statuses(engine).values()) == {"PUBLISHED"}
+
+
+def test_a_write_transaction_in_another_database_does_not_hold_the_relay(
+    engine: Engine, clock: ManualClock, pg_databases: PostgresDatabases
+) -> None:
+    name = pg_databases.create(template=None)
+    other = make_engine(pg_databases.url_for(name).render_as_string(hide_password=False))
+    publisher = InMemoryPublisher()
+    relay = OutboxRelay(engine, publisher, clock=clock)
+    try:
+        with other.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_current_xact_id()"))  # an open write transaction
+            emit_ticks(engine, clock, [1])
+            drain(relay)
+            assert numbers(publisher) == [1]
+            with engine.connect() as ours, ours.begin():
+                ours.execute(text("SELECT pg_current_xact_id()"))  # one in OUR database
+                emit_ticks(engine, clock, [2])
+                drain(relay)
+                assert numbers(publisher) == [1]  # held back: it may still write the outbox
+            drain(relay)
+            assert numbers(publisher) == [1, 2]
+    finally:
+        other.dispose()
+        pg_databases.drop(name)

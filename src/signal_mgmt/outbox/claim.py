@@ -23,9 +23,9 @@ from sqlalchemy import (
     Table,
     and_,
     exists,
-    literal_column,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -42,21 +42,55 @@ DEAD = OutboxStatus.DEAD.value
 BLOCKING = (PENDING, DEAD)
 """Statuses that hold back the later events of their key (PARKED does not)."""
 
-# The oldest transaction still running when the claiming statement took its
-# snapshot: every transaction with a lower id has committed or rolled back.
-SNAPSHOT_XMIN: ColumnElement[int] = literal_column(
-    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# The watermark: the oldest transaction of THIS database still running (or
+# prepared), as a 64-bit xact id, or the next xact id if none runs. It is read
+# by the claim transaction's FIRST statement, before the statement that reads
+# the rows takes its snapshot (so the activity view is fresh, and every
+# transaction below the watermark had finished before the rows were read).
+# pg_stat_activity shows only 32-bit xids: each is widened against the next
+# 64-bit xid (running xids are always within 2^31 of it); an xid assigned
+# after that instant (its distance comes out "negative") is skipped, as it is
+# above the watermark anyway.
+# Why not pg_snapshot_xmin(pg_current_snapshot())? It is the same bound, but
+# cluster-wide: a write transaction in ANOTHER database of the server would
+# hold our relay back too.
+WATERMARK = text(
+    """
+    WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
+    running AS (
+        SELECT backend_xid::text::bigint AS xid32 FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid IS NOT NULL
+        UNION ALL
+        SELECT transaction::text::bigint FROM pg_prepared_xacts
+        WHERE database = current_database()
+    ),
+    widened AS (
+        SELECT next.xid - ((next.xid % 4294967296) - running.xid32 + 4294967296) % 4294967296
+               AS xid, next.xid AS next_xid
+        FROM next, running
+    )
+    SELECT least(
+        (SELECT xid FROM next),
+        (SELECT min(xid) FROM widened WHERE next_xid - xid <= 2147483648)
+    )
+    """
 )
 
 
-def _settled(table: FromClause, connection: Connection) -> ColumnElement[bool]:
-    """PostgreSQL: the row's transaction is older than every transaction still running."""
-    if connection.dialect.name == "postgresql":
-        return table.c.xact_id < SNAPSHOT_XMIN
-    return true()
+def watermark(connection: Connection) -> int | None:
+    """PostgreSQL: rows with a lower ``xact_id`` are settled (see ``candidates``)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return int(connection.execute(WATERMARK).scalar_one())
 
 
-def candidates(connection: Connection, now: datetime, batch_size: int) -> Select[Any]:
+def _settled(table: FromClause, watermark: int | None) -> ColumnElement[bool]:
+    if watermark is None:  # SQLite: one writer at a time, ids commit in order
+        return true()
+    return table.c.xact_id < watermark
+
+
+def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[Any]:
     """The claim query. Why it is correct:
 
     * Order: events are delivered per ``partition_key`` in ``id`` order. A row
@@ -77,15 +111,17 @@ def candidates(connection: Connection, now: datetime, batch_size: int) -> Select
       commit after row 5. Row 3 is then invisible to us and cannot block row
       5 by the rule above. The snapshot watermark closes that hole: a row is
       claimable only once ``xact_id`` (its writer, ``pg_current_xact_id()``
-      at emit) is below the xmin of our snapshot, i.e. once every transaction
-      that started writing before it has finished. While row 3's writer is
-      open, row 5 of a later writer waits, and so does the rest of its key
-      (an unsettled earlier row holds its key back too). A lower id committed
-      late is therefore never overtaken, and never lost, as the relay scans
-      by status, not with a moving id cursor.
-      Cost: one long-running transaction (any table, any session that took an
-      xact id) holds back every event written after it began, until it ends;
-      set ``idle_in_transaction_session_timeout`` / statement timeouts in
+      at emit) is below :data:`WATERMARK`, the oldest transaction of this
+      database still running when the claim began; every transaction with a
+      lower xact id has then committed or rolled back, and our snapshot,
+      taken after, sees all its rows. While row 3's writer is open, row 5 of
+      a later writer waits, and so does the rest of its key (an unsettled
+      earlier row holds its key back too). A lower id committed late is thus
+      never overtaken, and never lost, as the relay scans by status, not with
+      a moving id cursor.
+      Cost: one long-running write transaction in this database (any table)
+      holds back every event written after it began, until it ends; set
+      ``idle_in_transaction_session_timeout`` / statement timeouts in
       production. Limit: if two transactions write the SAME key at once and
       the later id's writer took its xact id first (it wrote something else
       earlier), the watermark does not hold it back; services serialise work
@@ -100,7 +136,7 @@ def candidates(connection: Connection, now: datetime, batch_size: int) -> Select
         or_(
             _earlier.c.status == DEAD,
             _earlier.c.available_at > now,
-            ~_settled(_earlier, connection),
+            ~_settled(_earlier, watermark),
         ),
     )
     query = (
@@ -108,7 +144,7 @@ def candidates(connection: Connection, now: datetime, batch_size: int) -> Select
         .where(
             outbox.c.status == PENDING,
             outbox.c.available_at <= now,
-            _settled(outbox, connection),
+            _settled(outbox, watermark),
             ~earlier_held_back,
         )
         .order_by(outbox.c.id)
@@ -149,8 +185,9 @@ def claim(
     connection: Connection, *, now: datetime, batch_size: int, lease: timedelta, token: uuid.UUID
 ) -> list[OutboxMessage]:
     """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
+    settled_below = watermark(connection)  # first statement: see WATERMARK
     picked = [
-        to_message(row) for row in connection.execute(candidates(connection, now, batch_size))
+        to_message(row) for row in connection.execute(candidates(now, batch_size, settled_below))
     ]
     kept = keep_key_prefixes(connection, picked)
     if kept:
