@@ -34,6 +34,16 @@ from signal_mgmt.outbox.cloudevents import CloudEvent, CloudEventFormat
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
 from signal_mgmt.outbox.inbox import Inbox
+from signal_mgmt.outbox.publishers import (
+    InMemoryPublisher,
+    JsonlPublisher,
+    LoggingPublisher,
+    Publisher,
+    publisher_from_spec,
+)
+from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.store import OutboxCounts, outbox_counts
+from signal_mgmt.outbox.thread import RelayHealth, RelayThread
 from signal_mgmt.qualification.entry_service import EntryQualificationService, IntentResult
 from signal_mgmt.reference import (
     InstrumentSpec,
@@ -56,19 +66,27 @@ __all__ = [
     "EntryQualificationService",
     "Event",
     "IllegalTransitionError",
+    "InMemoryPublisher",
     "Inbox",
     "InstrumentSpec",
     "IntegrityViolation",
     "IntentResult",
     "InvalidInputError",
+    "JsonlPublisher",
+    "LoggingPublisher",
     "NotFoundError",
     "OpenResult",
     "OrderRequest",
+    "OutboxCounts",
     "OutboxMessage",
+    "OutboxRelay",
     "PublishError",
     "PublishResult",
+    "Publisher",
     "ReferenceAdmin",
     "ReferenceData",
+    "RelayHealth",
+    "RelayThread",
     "ReplayReport",
     "SignalCandidate",
     "SignalMgmtError",
@@ -80,5 +98,7 @@ __all__ = [
     "TransientStorageError",
     "UserBrokerSpec",
     "emit",
+    "outbox_counts",
     "place_with_reconcile",
+    "publisher_from_spec",
 ]
