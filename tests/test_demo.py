@@ -1,0 +1,178 @@
+"""The demo day: invariants hold, a seed repeats, and the command refuses bad flags."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from typer.testing import CliRunner
+
+from signal_mgmt.cli import app
+from signal_mgmt.db import make_engine, transaction
+from signal_mgmt.demo.day import DemoConfig, TradingDay
+from signal_mgmt.demo.invariants import facts_have_one_published_event
+from signal_mgmt.demo.summary import build_summary
+from signal_mgmt.models import OutboxRow
+
+DAY = date(2026, 11, 25)
+SMALL = {"symbols": 6, "users": 3}
+
+
+@pytest.fixture
+def other_database_url(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A second fresh, migrated database of the same backend as ``database_url``."""
+    if database_url.startswith("sqlite"):
+        path = tmp_path / "other.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    name = databases.create(template=databases.template)
+    yield databases.url_for(name).render_as_string(hide_password=False)
+    databases.drop(name)
+
+
+def run_day(url: str, events: Path, seed: int = 3) -> dict[str, Any]:
+    run = TradingDay(
+        DemoConfig(day=DAY, database_url=url, events_path=events, seed=seed, **SMALL)
+    ).run()
+    engine = make_engine(url)
+    try:
+        return build_summary(engine, run)
+    finally:
+        engine.dispose()
+
+
+def test_a_seeded_day_holds_every_invariant_and_repeats(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    first = run_day(database_url, tmp_path / "first.jsonl")
+    second = run_day(other_database_url, tmp_path / "second.jsonl")
+
+    assert first["invariants_hold"], first["invariants"]
+    assert all(check["ok"] for check in first["invariants"])
+    assert first == second
+    # the day did exercise the library: trades both ways out, faults, a restart
+    assert first["signals"] > 0
+    assert first["trades"]["closed"] > 0
+    assert first["trades"]["still_open"] == 0
+    assert first["faults"]["restarts"] == 1
+    assert first["events"]["published_this_run"] == first["events"]["published_total"] > 0
+    lines = (tmp_path / "first.jsonl").read_text().splitlines()
+    assert len(lines) == first["events"]["published_this_run"]
+
+
+def test_rerunning_a_day_on_the_same_database_is_a_replay(
+    database_url: str, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    first = run_day(database_url, events)
+    again = run_day(database_url, events)
+
+    assert again["invariants_hold"], again["invariants"]
+    assert again["events"]["published_this_run"] == 0
+    for section in ("signals", "deliveries", "entry_intents", "trades", "pnl"):
+        assert again[section] == first[section]
+
+
+def test_a_fact_without_its_event_fails_the_check(database_url: str, tmp_path: Path) -> None:
+    run_day(database_url, tmp_path / "events.jsonl")
+    engine = make_engine(database_url)
+    try:
+        with transaction(engine) as conn:
+            assert facts_have_one_published_event(conn).ok
+            victim = conn.execute(
+                select(OutboxRow.id).where(OutboxRow.event_type == "TRADE_CLOSED").limit(1)
+            ).scalar_one()
+            conn.execute(delete(OutboxRow).where(OutboxRow.id == victim))
+        with transaction(engine) as conn:
+            check = facts_have_one_published_event(conn)
+    finally:
+        engine.dispose()
+    assert not check.ok
+    assert "TRADE_CLOSED: 1 without event" in check.detail
+
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, ["demo", "--no-progress", *args])
+
+
+def test_command_runs_a_day_and_writes_the_json_summary(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    result = invoke(
+        "--database-url",
+        f"sqlite:///{tmp_path / 'demo.db'}",
+        "--events",
+        str(tmp_path / "events.jsonl"),
+        "--json-summary",
+        str(summary_path),
+        "--date",
+        DAY.isoformat(),
+        "--symbols",
+        "4",
+        "--users",
+        "2",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Invariants" in result.output
+    summary = json.loads(summary_path.read_text())
+    assert summary["invariants_hold"] is True
+    assert summary["run"] == {
+        "date": "2026-11-25",
+        "seed": 7,
+        "symbols": 4,
+        "users": 2,
+        "ticks": summary["run"]["ticks"],
+        "breakouts": summary["run"]["breakouts"],
+    }
+
+
+def test_command_exits_non_zero_when_an_invariant_fails(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    common = ["--database-url", url, "--events", str(tmp_path / "e.jsonl"), "--date", "2026-11-25"]
+    assert invoke(*common, "--symbols", "4", "--users", "2").exit_code == 0
+    engine = make_engine(url)
+    try:
+        with transaction(engine) as conn:
+            conn.execute(delete(OutboxRow).where(OutboxRow.event_type == "SIGNAL_PUBLISHED"))
+    finally:
+        engine.dispose()
+
+    result = invoke(*common, "--symbols", "4", "--users", "2")
+    assert result.exit_code == 1
+    assert "an invariant failed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2026-11-24"], "not an NSE trading day (Guru Nanak Jayanti)"),
+        (["--date", "2026-11-28"], "not an NSE trading day (weekend)"),
+        (["--date", "25/11/2026"], "expected YYYY-MM-DD"),
+        (["--date", "2026-11-25", "--symbols", "0"], "--symbols must be between 1 and"),
+        (["--date", "2026-11-25", "--users", "0"], "--users must be at least 1"),
+    ],
+)
+def test_bad_flags_are_refused_with_a_clear_message(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = invoke("--database-url", f"sqlite:///{tmp_path / 'demo.db'}", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = invoke("--sede", "3")
+    assert result.exit_code == 2
+    assert "No such option" in result.output
