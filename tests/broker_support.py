@@ -283,7 +283,7 @@ class TcpProxy:
         with self._lock:
             self._commands.append(name)
         self._wake_writer.send(b"x")
-        self._done.wait()
+        assert self._done.wait(10), f"tcp proxy did not {name}"
 
     def _run(self) -> None:
         while not self._stopping:
