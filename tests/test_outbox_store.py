@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from outbox_support import emit_ticks, event_ids_by_n, statuses
+from outbox_support import emit_ticks, event_ids_by_n, first_deliveries, statuses
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox import store
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.thread import RelayThread
 
 
 def drain(engine: Engine, clock: ManualClock, publisher: InMemoryPublisher | None = None) -> None:
@@ -115,3 +116,19 @@ def test_purge_refuses_bad_input(
     with pytest.raises(InvalidInputError):
         store.purge_published(engine, clock, older_than, batch_size=batch_size)
     assert count(engine) == 1
+
+
+def test_purge_while_a_relay_drains(engine: Engine, clock: ManualClock) -> None:
+    emit_ticks(engine, clock, range(100))
+    drain(engine, clock)
+    clock.advance(timedelta(days=2))
+    emit_ticks(engine, clock, range(100, 400), key="live")
+    publisher = InMemoryPublisher()
+    thread = RelayThread(OutboxRelay(engine, publisher, clock=clock, batch_size=7))
+    with thread:
+        deleted = store.purge_published(engine, clock, timedelta(days=1), batch_size=9)
+    while OutboxRelay(engine, publisher, clock=clock).run_once():  # whatever the thread left
+        pass
+    assert deleted == 100
+    assert statuses(engine) == dict.fromkeys(range(100, 400), "PUBLISHED")
+    assert [m.payload["n"] for m in first_deliveries(publisher.messages)] == list(range(100, 400))
