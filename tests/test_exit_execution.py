@@ -12,12 +12,20 @@ from exit_support import candidate, event_types, rows, seed
 from signal_mgmt.errors import IllegalTransitionError
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
+from signal_mgmt.execution.orders import client_order_id
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market import ManualClock
-from signal_mgmt.models import ExitIntent, ExitIntentStatus, Order, Trade, UserBroker
+from signal_mgmt.models import (
+    ExitIntent,
+    ExitIntentStatus,
+    Order,
+    OrderPurpose,
+    Trade,
+    UserBroker,
+)
 from signal_mgmt.tms.close import TradeCloser
 
 COOLDOWN = timedelta(minutes=5)
@@ -58,7 +66,9 @@ def test_stop_to_closed_trade(engine: Engine, pipeline: Pipeline, broker: Simula
     pipeline.service.on_exit_detected(candidate(trade_id))
     [placed] = pipeline.dispatcher.dispatch_pending()
     assert placed.status is ExitIntentStatus.PLACED
-    assert [o.client_order_id for o in placed.orders] == [f"EX{placed.exit_intent_id}-1"]
+    assert [o.client_order_id for o in placed.orders] == [
+        client_order_id(OrderPurpose.EXIT, placed.exit_intent_id, 1)
+    ]
     [trade] = rows(engine, Trade)
     assert trade.status == "OPEN"  # execution never touches trades
     [reconciled] = pipeline.reconciler.reconcile_placed()
@@ -185,7 +195,7 @@ def test_partial_fills_are_tracked_then_completed(
     [partial] = pipeline.reconciler.reconcile_placed()
     assert (partial.status, partial.filled_quantity) == (ExitIntentStatus.PLACED, 4)
     assert intent_of(engine, trade_id)[0].filled_quantity == 4  # type: ignore[attr-defined]
-    broker.fill(f"EX{placed.exit_intent_id}-1", price=Decimal("94"))
+    broker.fill(client_order_id(OrderPurpose.EXIT, placed.exit_intent_id), price=Decimal("94"))
     [done] = pipeline.reconciler.reconcile_placed()
     assert done.status is ExitIntentStatus.FILLED
     assert done.average_fill_price == Decimal("94.38")  # (4 x 94.95 + 6 x 94) / 10

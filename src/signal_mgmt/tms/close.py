@@ -3,9 +3,9 @@
 The exit path (SMS, execution) never writes ``trades``: it ends with an exit
 intent FILLED, and this module, TMS's, turns that into the closure. It runs
 from the EXIT_INTENT_FILLED event or from ``close_filled`` (also the replay
-sweep). The exit price is the volume-weighted price of every exit fill of the
+sweep). The exit price is the volume-weighted price of every exit order fill of the
 trade (an earlier exit that failed after a partial fill counts), and P&L is
-computed from the fills themselves, in Decimal, direction-aware:
+computed from those fills, as the broker reported them, in Decimal, direction-aware:
 (exit - entry) x qty for LONG, (entry - exit) x qty for SHORT.
 Exactly once: the UPDATE is guarded by ``status = 'OPEN'`` and TRADE_CLOSED
 has a deterministic event id.
@@ -24,7 +24,7 @@ from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
 from signal_mgmt.exit.locks import lock_trade
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import Direction, ExitIntent, ExitIntentStatus, Trade, TradeStatus
+from signal_mgmt.models import Direction, ExitIntent, ExitIntentStatus, Order, Trade, TradeStatus
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.state import transition
 from signal_mgmt.tms.events import _Payload as TradePayload
@@ -138,11 +138,20 @@ class TradeCloser:
 
 
 def _exit_fills(conn: Any, trade_id: int) -> list[tuple[int, Decimal]]:
+    """(quantity, average price) of every exit order that filled, as the broker reported it.
+
+    Read per order, not from the intents' averages, so that no average of
+    averages rounds the P&L.
+    """
+    done = [ExitIntentStatus.FILLED.value, ExitIntentStatus.FAILED.value]
     rows = conn.execute(
-        select(ExitIntent.filled_quantity, ExitIntent.average_fill_price).where(
+        select(Order.filled_quantity, Order.average_price)
+        .join(ExitIntent, ExitIntent.id == Order.exit_intent_id)
+        .where(
             ExitIntent.trade_id == trade_id,
-            ExitIntent.status.in_([ExitIntentStatus.FILLED.value, ExitIntentStatus.FAILED.value]),
-            ExitIntent.filled_quantity > 0,
+            ExitIntent.status.in_(done),
+            Order.filled_quantity > 0,
         )
+        .order_by(Order.id)
     ).all()
     return [(int(qty), Decimal(price)) for qty, price in rows]
