@@ -30,6 +30,29 @@ from signal_mgmt.execution import (
     SimulatedBroker,
     place_with_reconcile,
 )
+from signal_mgmt.execution.exit_dispatcher import DispatchResult, ExitIntentDispatcher
+from signal_mgmt.execution.exit_reconciler import Reconciler, ReconcileResult
+from signal_mgmt.exit.bricks import BrickRule
+from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
+from signal_mgmt.exit.conditions import (
+    ExitCondition,
+    ExitReason,
+    OpenTrade,
+    StopLoss,
+    Target,
+    TimeExit,
+    TrailingStop,
+)
+from signal_mgmt.exit.detector import ExitDetector, TickOutcome
+from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
+from signal_mgmt.exit.service import (
+    ExitDetectionResult,
+    ExitIntentService,
+    ExitOutcome,
+    ExitReplayReport,
+)
+from signal_mgmt.exit.settings import ExitSettings
+from signal_mgmt.exit.store import load_open_trades, rebuild_detector, save_water_marks
 from signal_mgmt.outbox.cloudevents import CloudEvent, CloudEventFormat
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
@@ -45,6 +68,7 @@ from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import OutboxCounts, outbox_counts
 from signal_mgmt.outbox.thread import RelayHealth, RelayThread
 from signal_mgmt.qualification.entry_service import EntryQualificationService, IntentResult
+from signal_mgmt.qualification.exit_rules import ExitRejectReason
 from signal_mgmt.reference import (
     InstrumentSpec,
     ReferenceAdmin,
@@ -53,19 +77,37 @@ from signal_mgmt.reference import (
     UserBrokerSpec,
 )
 from signal_mgmt.tms import OpenResult, TradeOpener
+from signal_mgmt.tms.close import CloseResult, TradeCloser
 
 __all__ = [
+    "BrickRule",
     "BrokerGateway",
     "BrokerOrder",
     "BrokerUnavailableError",
+    "CloseResult",
     "CloudEvent",
     "CloudEventFormat",
     "ConfigError",
+    "DispatchResult",
     "EntryCoordinator",
     "EntryOutcome",
     "EntryQualificationService",
     "Event",
+    "ExitCandidate",
+    "ExitCleared",
+    "ExitCondition",
+    "ExitDetectionResult",
+    "ExitDetector",
+    "ExitHolds",
+    "ExitIntentDispatcher",
+    "ExitIntentService",
+    "ExitOutcome",
+    "ExitReason",
+    "ExitRejectReason",
+    "ExitReplayReport",
+    "ExitSettings",
     "IllegalTransitionError",
+    "InMemoryExitHolds",
     "InMemoryPublisher",
     "Inbox",
     "InstrumentSpec",
@@ -76,6 +118,7 @@ __all__ = [
     "LoggingPublisher",
     "NotFoundError",
     "OpenResult",
+    "OpenTrade",
     "OrderRequest",
     "OutboxCounts",
     "OutboxMessage",
@@ -83,6 +126,8 @@ __all__ = [
     "PublishError",
     "PublishResult",
     "Publisher",
+    "ReconcileResult",
+    "Reconciler",
     "ReferenceAdmin",
     "ReferenceData",
     "RelayHealth",
@@ -92,13 +137,22 @@ __all__ = [
     "SignalMgmtError",
     "SignalService",
     "SimulatedBroker",
+    "StopLoss",
     "StorageError",
     "TableReferenceData",
+    "Target",
+    "TickOutcome",
+    "TimeExit",
+    "TradeCloser",
     "TradeOpener",
+    "TrailingStop",
     "TransientStorageError",
     "UserBrokerSpec",
     "emit",
+    "load_open_trades",
     "outbox_counts",
     "place_with_reconcile",
     "publisher_from_spec",
+    "rebuild_detector",
+    "save_water_marks",
 ]

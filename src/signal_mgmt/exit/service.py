@@ -79,7 +79,7 @@ class ExitDetectionResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayReport:
+class ExitReplayReport:
     signals_finished: int
     intents_decided: int
 
@@ -153,7 +153,7 @@ class ExitIntentService:
             lock_trade(conn, cleared.trade_id)
             return rearm(conn, cleared.trade_id, cleared.reason.value, cleared.cleared_at)
 
-    def replay(self, connection: Executor | None = None) -> ReplayReport:
+    def replay(self, connection: Executor | None = None) -> ExitReplayReport:
         """Finish what a crash left: signals still DETECTED, intents still PENDING.
 
         Each is finished under its trade's lock by the same guarded transitions as
@@ -170,7 +170,7 @@ class ExitIntentService:
             signal_list, pending_list = list(signal_ids), list(pending)
         finished = sum(self._replay_signal(sid, connection) for sid in signal_list)
         decided = sum(self._replay_pending(iid, connection) for iid in pending_list)
-        return ReplayReport(signals_finished=finished, intents_decided=decided)
+        return ExitReplayReport(signals_finished=finished, intents_decided=decided)
 
     # ------------------------------------------------------------------ replay
 
