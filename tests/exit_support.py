@@ -160,7 +160,8 @@ def counts(engine: Engine) -> dict[str, int]:
 
 def rows(engine: Engine, entity: Any, *where: Any) -> list[Any]:
     with engine.connect() as conn:
-        return list(conn.execute(select(entity.__table__).where(*where).order_by(entity.id)))
+        order = entity.__table__.primary_key.columns
+        return list(conn.execute(select(entity.__table__).where(*where).order_by(*order)))
 
 
 def event_types(engine: Engine) -> list[str]:

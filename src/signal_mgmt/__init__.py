@@ -45,6 +45,7 @@ from signal_mgmt.exit.conditions import (
 )
 from signal_mgmt.exit.detector import ExitDetector, TickOutcome
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
+from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import (
     ExitDetectionResult,
     ExitIntentService,
@@ -101,6 +102,7 @@ __all__ = [
     "ExitHolds",
     "ExitIntentDispatcher",
     "ExitIntentService",
+    "ExitMonitor",
     "ExitOutcome",
     "ExitReason",
     "ExitRejectReason",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from sqlalchemy import Engine, bindparam, select, update
@@ -16,16 +16,23 @@ from signal_mgmt.models import Direction, ExitTrailingMark, Trade, TradeStatus
 
 
 def load_open_trades(
-    engine: Engine, connection: Executor | None = None
+    engine: Engine,
+    connection: Executor | None = None,
+    *,
+    trade_ids: Sequence[int] | None = None,
 ) -> list[tuple[OpenTrade, Decimal | None]]:
-    """Every OPEN trade with its persisted water mark (None if it never moved)."""
+    """OPEN trades (all, or those of ``trade_ids``) with their persisted water marks
+    (None for a mark that never moved)."""
+    query = (
+        select(Trade.__table__, ExitTrailingMark.water_mark)
+        .outerjoin(ExitTrailingMark, ExitTrailingMark.trade_id == Trade.id)
+        .where(Trade.status == TradeStatus.OPEN.value)
+        .order_by(Trade.id)
+    )
+    if trade_ids is not None:
+        query = query.where(Trade.id.in_(list(trade_ids)))
     with transaction(engine, connection) as conn:
-        rows = conn.execute(
-            select(Trade.__table__, ExitTrailingMark.water_mark)
-            .outerjoin(ExitTrailingMark, ExitTrailingMark.trade_id == Trade.id)
-            .where(Trade.status == TradeStatus.OPEN.value)
-            .order_by(Trade.id)
-        ).all()
+        rows = conn.execute(query).all()
     return [
         (
             OpenTrade(
