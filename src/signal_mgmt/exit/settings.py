@@ -29,7 +29,6 @@ class ExitSettings(BaseSettings):
     """After an episode fires, how long before the same (trade, reason) may fire again
     without having cleared."""
     reemit_interval: timedelta = timedelta(minutes=1)
-    dispatch_lease: timedelta = timedelta(seconds=30)
 
     def condition(self, calendar: SessionCalendar) -> ExitCondition:
         """Target | StopLoss [| TrailingStop] [| TimeExit], as configured."""
