@@ -16,12 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
+    Engine,
     FromClause,
     Row,
+    String,
     Table,
     and_,
+    any_,
+    bindparam,
     exists,
     or_,
     select,
@@ -29,6 +34,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select
 
 from signal_mgmt.models import OutboxRow, OutboxStatus
@@ -154,31 +160,38 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
 
 
 def keep_key_prefixes(connection: Connection, rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Drop the rows of a key that another relay's concurrent claim got in front of."""
-    if not rows:
-        return []
-    keys = sorted({row.partition_key for row in rows})
-    open_ids: dict[str, list[int]] = defaultdict(list)
-    for key, row_id in connection.execute(
-        select(outbox.c.partition_key, outbox.c.id)
-        .where(
-            outbox.c.partition_key.in_(keys),
-            outbox.c.status.in_(BLOCKING),
-            outbox.c.id <= max(row.id for row in rows),
-        )
-        .order_by(outbox.c.id)
-    ):
-        open_ids[key].append(row_id)
+    """Drop every key whose picked rows are not exactly its first open rows.
+
+    A key's rows are kept only if the open (PENDING/DEAD) rows of that key up to
+    the last one we picked are all ours: one indexed count per key. Anything
+    else means another relay's concurrent claim holds one of them (SKIP LOCKED
+    passed it over), so the key is left alone this time. PostgreSQL only: on
+    SQLite claims never overlap (one writer), so there is nothing to drop.
+    """
+    if not rows or connection.dialect.name != "postgresql":
+        return list(rows)
     mine: dict[str, list[OutboxMessage]] = defaultdict(list)
     for row in rows:
         mine[row.partition_key].append(row)
-    kept: list[OutboxMessage] = []
-    for key, held in mine.items():
-        for row, expected in zip(held, open_ids[key], strict=False):
-            if row.id != expected:
-                break
-            kept.append(row)
-    return sorted(kept, key=lambda row: row.id)
+    keys = list(mine)
+    last_ids = [mine[key][-1].id for key in keys]
+    counts = connection.execute(OPEN_ROWS_UP_TO, {"keys": keys, "last_ids": last_ids})
+    open_counts: dict[str, int] = dict(counts.tuples().all())
+    kept = {key for key in keys if open_counts.get(key) == len(mine[key])}
+    return [row for row in rows if row.partition_key in kept]
+
+
+OPEN_ROWS_UP_TO = text(
+    """
+    SELECT mine.key, count(*) FROM unnest(:keys, :last_ids) AS mine(key, last_id)
+    JOIN outbox ON outbox.partition_key = mine.key AND outbox.id <= mine.last_id
+    WHERE outbox.status IN ('PENDING', 'DEAD')
+    GROUP BY mine.key
+    """
+).bindparams(
+    bindparam("keys", type_=postgresql.ARRAY(String())),
+    bindparam("last_ids", type_=postgresql.ARRAY(BigInteger())),
+)
 
 
 def claim(
@@ -186,17 +199,26 @@ def claim(
 ) -> list[OutboxMessage]:
     """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
     settled_below = watermark(connection)  # first statement: see WATERMARK
-    picked = [
-        to_message(row) for row in connection.execute(candidates(now, batch_size, settled_below))
-    ]
+    query = candidates(now, batch_size, settled_below)
+    picked = [to_message(row) for row in connection.execute(query).all()]
     kept = keep_key_prefixes(connection, picked)
     if kept:
         connection.execute(
             update(outbox)
-            .where(outbox.c.id.in_([row.id for row in kept]))
+            .where(among(outbox.c.id, [row.id for row in kept], connection))
             .values(claim_token=token, available_at=now + lease)
         )
     return kept
+
+
+def among(
+    column: ColumnElement[Any], values: Sequence[Any], bind: Connection | Engine
+) -> ColumnElement[bool]:
+    """``column IN values``; one array parameter on PostgreSQL (``= ANY``), so the statement
+    text, and its prepared plan, do not change with the number of values."""
+    if bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def to_message(row: Row[Any]) -> OutboxMessage:
@@ -215,6 +237,6 @@ def to_message(row: Row[Any]) -> OutboxMessage:
     )
 
 
-def owned(token: uuid.UUID, ids: Sequence[int]) -> ColumnElement[bool]:
+def owned(token: uuid.UUID, ids: Sequence[int], bind: Connection | Engine) -> ColumnElement[bool]:
     """Rows still leased to ``token``: a relay whose lease ran out marks nothing."""
-    return and_(outbox.c.claim_token == token, outbox.c.id.in_(list(ids)))
+    return and_(outbox.c.claim_token == token, among(outbox.c.id, ids, bind))

@@ -178,7 +178,9 @@ class OutboxRelay:
             until = self.clock.now() + timedelta(seconds=pause) + self.lease
             with transaction(self.engine) as conn:
                 conn.execute(
-                    update(outbox).where(owned(token, _ids(batch))).values(available_at=until)
+                    update(outbox)
+                    .where(owned(token, _ids(batch), self.engine))
+                    .values(available_at=until)
                 )
 
         allowed = max(1, self.max_attempts - max(message.attempts for message in batch))
@@ -218,7 +220,7 @@ class OutboxRelay:
             values["available_at"] = now
         with transaction(self.engine) as conn:
             marked = conn.execute(
-                update(outbox).where(owned(token, _ids(batch))).values(**values)
+                update(outbox).where(owned(token, _ids(batch), self.engine)).values(**values)
             ).rowcount
         if marked < len(batch):
             # The lease ran out and another relay took the batch over: it

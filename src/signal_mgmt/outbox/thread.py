@@ -138,8 +138,10 @@ class RelayThread:
         self._running.set()
         try:
             while not self.relay.stopping.is_set():
+                # LISTEN before claiming: a commit before it is seen by the claim,
+                # one after it is notified; none falls between the two.
+                socket = listener.ensure() if listener else None
                 if self._step() == 0:
-                    socket = listener.ensure() if listener else None
                     self._doorbell.wait(self.poll_interval, also=socket)
                     if listener:
                         listener.drain()
