@@ -102,8 +102,14 @@ class TableReferenceData:
             )
         )
         positions = []
-        for symbol, planned_quantity, planned_price, quantity, price in connection.execute(query):
-            quantity = planned_quantity if quantity is None else quantity
-            price = planned_price if price is None else price
+        for (
+            symbol,
+            planned_quantity,
+            planned_price,
+            filled_quantity,
+            fill_price,
+        ) in connection.execute(query):
+            quantity = planned_quantity if filled_quantity is None else filled_quantity
+            price = planned_price if fill_price is None else fill_price
             positions.append(Position(symbol, quantity, price * quantity))
         return positions
