@@ -102,13 +102,14 @@ PROFILES: tuple[Profile, ...] = (
         symbols=FUTURES,
     ),
     Profile(
-        "fixed capital, wide book",
+        "fixed capital, wide book, far targets",
         UserBrokerSpec(
             user_id="u",
             broker="dhan",
             available_capital=Decimal(2_500_000),
             sizing_mode=SizingMode.FIXED_CAPITAL,
             fixed_capital=Decimal(250_000),
+            reward_risk_ratio=Decimal(5),
             max_open_trades=8,
             max_total_exposure=Decimal(1_500_000),
         ),

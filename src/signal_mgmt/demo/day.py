@@ -32,7 +32,8 @@ from signal_mgmt.demo.ticks import Tick, TickProfile, session_ticks
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.simulated import SimulatedBroker
-from signal_mgmt.exit.service import ExitOutcome
+from signal_mgmt.exit.service import ExitDetectionResult, ExitOutcome
+from signal_mgmt.exit.store import load_open_trades
 from signal_mgmt.market.calendar import ExchangeCalendar, Session, nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Direction
@@ -42,6 +43,7 @@ SETTLE_EVERY = timedelta(minutes=5)
 FAULTS_STOP = time(15, 10)
 """No injected faults after this (exchange-local): the 15:15 square-off must finish."""
 FINAL_PASSES = 10
+MANUAL_EXIT_AT = time(14, 30)
 RESTART_AT_THE_LATEST = timedelta(minutes=30)
 """The crash waits for a busy step (so the replay has work), but not longer than this."""
 
@@ -76,6 +78,7 @@ class RunCounts:
     exit_candidates: int = 0
     exits_suppressed: int = 0
     restarts: int = 0
+    manual_exits: int = 0
     settle_passes: int = 0
     live_exit_violations: int = 0
     restart_replay: ReplayCounts | None = None
@@ -124,6 +127,8 @@ class TradingDay:
         self.counts = RunCounts(faults=self.broker.counts)
         self.accounts: list[DemoAccount] = []
         self._marked_down = False
+        self._manual_exit_at = self.calendar.at_local(config.day, MANUAL_EXIT_AT)
+        self._manual_exit_done = False
         self._restart_pending = False
         self._signals = 0
         self._closed = 0
@@ -179,6 +184,8 @@ class TradingDay:
                     self._enter(services, found)
                     busy = True
                 busy = self._exit_tick(services, tick) or busy
+            if not self._manual_exit_done and at >= self._manual_exit_at:
+                busy = self._manual_exit(services, at) or busy
             overdue = at >= self.plan.restart_at + RESTART_AT_THE_LATEST
             if self._restart_pending and (busy or overdue):
                 services = self._restart(services)
@@ -187,7 +194,7 @@ class TradingDay:
                 last_settle = at
             if self.on_step is not None:
                 self.on_step(
-                    StepStatus(at, step, steps, self._signals, len(services.detector), self._closed)
+                    StepStatus(at, step, steps, self._signals, services.watched, self._closed)
                 )
         return services
 
@@ -206,23 +213,31 @@ class TradingDay:
             # Crash window: the signal commits, its deliveries wait for the replay.
             services.signals.publish(candidate)
         else:
-            services.entry.process(candidate)
-            services.watch_new_trades()
+            services.track_opened(services.entry.process(candidate).trades)
         self._signals += 1
 
     def _exit_tick(self, services: Services, tick: Tick) -> bool:
-        outcome = services.detector.on_tick(tick.symbol, tick.price, tick.at)
-        for cleared in outcome.cleared:
-            services.exits.on_exit_cleared(cleared)
+        return self._count_exits(services.monitor.on_tick(tick.symbol, tick.price, tick.at))
+
+    def _count_exits(self, results: list[ExitDetectionResult]) -> bool:
         recorded = False
-        for candidate in outcome.candidates:
+        for result in results:
             self.counts.exit_candidates += 1
-            result = services.exits.on_exit_detected(candidate)
             if result.outcome is ExitOutcome.SUPPRESSED:
                 self.counts.exits_suppressed += 1
             else:
                 recorded = True
         return recorded
+
+    def _manual_exit(self, services: Services, at: datetime) -> bool:
+        """The host forces one exit (a desk's kill switch): the oldest open trade goes."""
+        self._manual_exit_done = True
+        oldest = next(iter(load_open_trades(services.engine)), None)
+        if oldest is None:
+            return False
+        trade, _ = oldest
+        self.counts.manual_exits += 1
+        return self._count_exits([services.monitor.request_manual_exit(trade.trade_id, at)])
 
     def _restart(self, services: Services) -> Services:
         """The crash: drop every service instance, start new ones, let them replay."""

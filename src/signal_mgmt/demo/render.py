@@ -61,11 +61,12 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         ),
         ("dead letters", str(events["dead_letters"])),
         (
-            "faults",
+            "faults / host actions",
             (
                 f"broker outage {faults['broker_outage']}, "
                 f"{faults['broker_rejections']} rejections, "
-                f"{faults['unknown_outcomes']} unknown outcomes, {faults['restarts']} restart(s)"
+                f"{faults['unknown_outcomes']} unknown outcomes, {faults['restarts']} restart(s), "
+                f"{faults['manual_exits']} forced exit(s)"
             ),
         ),
         ("  replayed after restart", _reasons({k: v for k, v in replay.items() if v})),

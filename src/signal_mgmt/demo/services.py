@@ -8,6 +8,7 @@ thread; then ``replay()`` finishes whatever the previous instances left.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -21,18 +22,19 @@ from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.exit.detector import ExitDetector
+from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import ExitIntentService
 from signal_mgmt.exit.settings import ExitSettings
-from signal_mgmt.exit.store import load_open_trades, rebuild_detector
 from signal_mgmt.market.calendar import ExchangeCalendar, MarketCalendar
 from signal_mgmt.market.clock import ManualClock
+from signal_mgmt.models import TradeStatus
 from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import outbox_counts
 from signal_mgmt.outbox.thread import RelayThread
 from signal_mgmt.qualification.entry_service import EntryQualificationService
 from signal_mgmt.tms.close import TradeCloser
-from signal_mgmt.tms.open import TradeOpener
+from signal_mgmt.tms.open import OpenResult, TradeOpener
 
 RELAY_POLL_SECONDS = 0.2
 RELAY_DRAIN_TIMEOUT = 60.0
@@ -64,31 +66,39 @@ class Services:
     signals: SignalService
     entry: EntryCoordinator
     exits: ExitIntentService
-    detector: ExitDetector
+    monitor: ExitMonitor
     opener: TradeOpener
     dispatcher: ExitIntentDispatcher
     reconciler: Reconciler
     closer: TradeCloser
     relay: RelayThread
 
-    def watch_new_trades(self) -> tuple[int, ...]:
-        """Add trades that became OPEN to the exit detector; returns their ids."""
-        added = []
-        for trade, mark in load_open_trades(self.engine):
-            if trade.trade_id not in self.detector:
-                self.detector.add_trade(trade, water_mark=mark)
-                added.append(trade.trade_id)
-        return tuple(added)
+    @property
+    def watched(self) -> int:
+        return len(self.monitor.detector)
+
+    def track_opened(self, results: Iterable[OpenResult]) -> tuple[int, ...]:
+        """Hand trades that just became OPEN to the exit monitor; returns their ids."""
+        opened = tuple(
+            r.trade_id
+            for r in results
+            if r.trade_id is not None
+            and r.trade_status is TradeStatus.OPEN
+            and r.trade_id not in self.monitor.detector
+        )
+        for trade_id in opened:
+            self.monitor.track(trade_id)
+        return opened
 
     def settle(self) -> SettleCounts:
         """One pass of the TMS loop: pending entries, exit orders, fills, closes."""
-        self.opener.open_pending()
+        opened = self.track_opened(self.opener.open_pending())
         self.dispatcher.dispatch_pending()
         self.reconciler.reconcile_placed()
         closed = tuple(result.trade_id for result in self.closer.close_filled() if result.closed)
         for trade_id in closed:
-            self.detector.remove_trade(trade_id)
-        return SettleCounts(opened=self.watch_new_trades(), closed=closed)
+            self.monitor.untrack(trade_id)
+        return SettleCounts(opened=opened, closed=closed)
 
     def replay(self) -> ReplayCounts:
         """What a TMS runs on start, before taking new work."""
@@ -142,14 +152,16 @@ def start_services(
     )
     settings = ExitSettings()
     detector = ExitDetector(settings.condition(calendar), reemit_interval=settings.reemit_interval)
-    rebuild_detector(detector, engine)
+    exits = ExitIntentService(engine, clock, calendar, settings=settings)
+    monitor = ExitMonitor(detector, exits)
+    monitor.start()  # rebuilds the detector from the open trades in the database
     relay = OutboxRelay(engine, JsonlPublisher(events_path), clock=clock)
     return Services(
         engine=engine,
         signals=signals,
         entry=entry,
-        exits=ExitIntentService(engine, clock, calendar, settings=settings),
-        detector=detector,
+        exits=exits,
+        monitor=monitor,
         opener=opener,
         dispatcher=ExitIntentDispatcher(engine, broker, clock, sleep=_no_wait),
         reconciler=Reconciler(engine, broker, clock),

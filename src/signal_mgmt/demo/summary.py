@@ -189,6 +189,7 @@ def _faults_section(run: DemoRun) -> dict[str, Any]:
         "broker_rejections": run.counts.faults.rejections,
         "unknown_outcomes": run.counts.faults.unknown_outcomes,
         "restarts": run.counts.restarts,
+        "manual_exits": run.counts.manual_exits,
         "replayed_after_restart": None
         if replay is None
         else {
