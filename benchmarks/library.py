@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from baselines import seed_pending
 from database import BenchDatabase
-from measure import rate
+from measure import paced, rate
 from parallel import run_together
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -25,11 +27,16 @@ from sqlalchemy import (
 )
 
 from signal_mgmt.db import make_engine, transaction
+from signal_mgmt.entry.candidate import SignalCandidate
+from signal_mgmt.entry.service import SignalService
+from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import SystemClock
-from signal_mgmt.models import OutboxRow, OutboxStatus
+from signal_mgmt.models import Direction, OutboxRow, OutboxStatus, SizingMode
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.thread import RelayThread
+from signal_mgmt.reference.admin import InstrumentSpec, ReferenceAdmin, UserBrokerSpec
 
 bench_domain = Table(
     "bench_domain",
@@ -125,3 +132,125 @@ def relay_drain(database: BenchDatabase, rows: int, relays: int, batch: int = 50
             raise RuntimeError(f"key {key}: event {event_id} published after a later one")
         last_by_key[key] = event_id
     return rows / elapsed
+
+
+def setup_audience(database: BenchDatabase, size: int) -> list[int]:
+    """One instrument and ``size`` user-brokers subscribed to everything (for benchmark 2)."""
+    engine = database.engine()
+    admin = ReferenceAdmin(engine, SystemClock())
+    admin.add_instruments([InstrumentSpec(symbol="RELIANCE", tick_size=Decimal("0.05"))])
+    ids = []
+    for n in range(size):
+        user_broker_id = admin.add_user_broker(
+            UserBrokerSpec(
+                user_id=f"bench{n:03d}",
+                broker="sim",
+                available_capital=Decimal(1_000_000),
+                sizing_mode=SizingMode.FIXED_QUANTITY,
+                fixed_quantity=1,
+            )
+        )
+        admin.subscribe(user_broker_id)
+        ids.append(user_broker_id)
+    engine.dispose()
+    return ids
+
+
+def signal_fanout_tx(database: BenchDatabase, count: int, audience: int) -> float:
+    """Benchmark 2: ``SignalService.publish`` fanning out to ``audience`` user-brokers."""
+    engine = database.engine()
+    clock = SystemClock()
+    service = SignalService(engine, clock, nse_calendar())  # type: ignore[arg-type]
+
+    def one(i: int) -> None:
+        result = service.publish(
+            SignalCandidate(
+                symbol="RELIANCE",
+                direction=Direction.LONG,
+                confluence_type="BENCH",
+                detected_at=clock.now(),
+                effective_floor=Decimal("1400.00") + Decimal("0.05") * i,
+                effective_ceiling=Decimal("1500.00"),
+            )
+        )
+        if not result.created or len(result.delivery_ids) != audience:
+            raise RuntimeError(f"publish {i}: {result}")
+
+    try:
+        return rate(count, one)
+    finally:
+        engine.dispose()
+
+
+class _TimingPublisher:
+    """Notes when each event reached the publisher (CLOCK_MONOTONIC, shared by processes)."""
+
+    def __init__(self) -> None:
+        self.published: dict[str, int] = {}
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> None:
+        at = time.monotonic_ns()
+        for message in messages:
+            self.published[str(message.event_id)] = at
+
+
+def _produce(url: str, count: int, per_second: float, tag: str) -> dict[str, int]:
+    """Emit ``count`` one-event transactions at a steady rate; commit time per event id."""
+    engine = make_engine(url)
+    clock = SystemClock()
+    committed: dict[str, int] = {}
+
+    def one(i: int) -> None:
+        event = Event[BenchRecorded](
+            event_type="BENCH_RECORDED",
+            aggregate_type="bench",
+            aggregate_id=str(i),
+            idempotency_key=f"{tag}:{i}",
+            payload=BenchRecorded(bench_id=i),
+        )
+        with transaction(engine) as conn:
+            emit(conn, event, clock)
+        committed[str(event.event_id)] = time.monotonic_ns()
+
+    try:
+        paced(count, per_second, one)
+    finally:
+        engine.dispose()
+    return committed
+
+
+def _producer_process(url: str, count: int, per_second: float, tag: str) -> Callable[[], Any]:
+    return lambda: _produce(url, count, per_second, tag)
+
+
+def publish_latency(
+    database: BenchDatabase, count: int, per_second: float, separate_process: bool
+) -> list[int]:
+    """Benchmark 4: commit -> publish (ns) through a ``RelayThread`` with the default wake-ups.
+
+    In one process the relay is woken by the emitting transaction's commit; from
+    another process, by PostgreSQL NOTIFY (LISTEN in the relay thread).
+    """
+    engine = database.engine()
+    publisher = _TimingPublisher()
+    relay = RelayThread(OutboxRelay(engine, publisher), poll_interval=1.0).start()
+    tag = uuid.uuid4().hex
+    try:
+        while not relay.running:
+            time.sleep(0.01)
+        if separate_process:
+            _, (committed,) = run_together(
+                _producer_process, (database.url, count, per_second, tag), 1
+            )
+        else:
+            committed = _produce(database.url, count, per_second, tag)
+        deadline = time.monotonic() + 30
+        while len(publisher.published) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        relay.stop()
+        engine.dispose()
+    missing = committed.keys() - publisher.published.keys()
+    if missing:
+        raise RuntimeError(f"{len(missing)} events not published within 30 s")
+    return [publisher.published[event_id] - at for event_id, at in committed.items()]
