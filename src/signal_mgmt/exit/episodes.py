@@ -2,9 +2,9 @@
 
 ``exit_episodes`` holds, per (trade, reason), the current episode number and
 whether the condition has re-armed. A new episode starts with ONE guarded
-statement (``... WHERE armed OR cooldown_until <= now``): of two processes that
-race, PostgreSQL re-checks the WHERE on the row the winner wrote, so the loser
-updates nothing; SQLite serializes writers. Nothing lives in memory, so the
+upsert (``ON CONFLICT DO UPDATE ... WHERE armed OR cooldown_until <= now``): of
+two processes that race, PostgreSQL evaluates the WHERE on the row the winner
+wrote, so the loser updates nothing; SQLite serializes writers. Nothing lives in memory, so the
 rule survives restarts and second instances.
 """
 
@@ -13,46 +13,41 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.models import ExitEpisode
 
 
 def start_episode(
     conn: Connection, trade_id: int, reason: str, now: datetime, cooldown: timedelta
 ) -> int | None:
-    """The number of a newly started episode, or None while the last one holds."""
-    first = conn.execute(
-        insert_ignore(conn, ExitEpisode, ["trade_id", "exit_reason"]).returning(
-            ExitEpisode.episode_id
-        ),
-        {
-            "trade_id": trade_id,
-            "exit_reason": reason,
-            "episode_id": 1,
+    """The number of a newly started episode, or None while the last one holds.
+
+    One statement: INSERT episode 1, or on conflict move to the next episode only
+    ``WHERE armed OR cooldown_until <= now`` (evaluated on the row as it stands
+    after any concurrent writer), returning nothing when the guard refuses.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ExitEpisode).values(
+        trade_id=trade_id,
+        exit_reason=reason,
+        episode_id=1,
+        armed=False,
+        fired_at=now,
+        cooldown_until=now + cooldown,
+        cleared_at=None,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[ExitEpisode.trade_id, ExitEpisode.exit_reason],
+        set_={
+            "episode_id": ExitEpisode.episode_id + 1,
             "armed": False,
             "fired_at": now,
             "cooldown_until": now + cooldown,
-            "cleared_at": None,
         },
-    ).scalar_one_or_none()
-    if first is not None:
-        return int(first)
-    episode = conn.execute(
-        update(ExitEpisode)
-        .where(
-            ExitEpisode.trade_id == trade_id,
-            ExitEpisode.exit_reason == reason,
-            or_(ExitEpisode.armed.is_(True), ExitEpisode.cooldown_until <= now),
-        )
-        .values(
-            episode_id=ExitEpisode.episode_id + 1,
-            armed=False,
-            fired_at=now,
-            cooldown_until=now + cooldown,
-        )
-        .returning(ExitEpisode.episode_id)
-    ).scalar_one_or_none()
+        where=or_(ExitEpisode.armed.is_(True), ExitEpisode.cooldown_until <= now),
+    )
+    episode = conn.execute(statement.returning(ExitEpisode.episode_id)).scalar_one_or_none()
     return None if episode is None else int(episode)
 
 

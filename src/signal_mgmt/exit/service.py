@@ -51,6 +51,7 @@ from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus, ExitSignal, ExitSignalStatus
 from signal_mgmt.outbox.emit import emit
+from signal_mgmt.outbox.events import Event
 from signal_mgmt.qualification.exit_rules import (
     DEFAULT_EXIT_RULES,
     ExitDecision,
@@ -227,10 +228,10 @@ class ExitIntentService:
             price=signal.price,
             detected_at=signal.detected_at,
         )
-        events = [
-            exit_event(EXIT_SIGNAL_PUBLISHED, "exit_signal", signal.id, signal.trade_id, payload)
-        ]
-        emit(conn, events, self.clock)
+        # Announced together with the decision: one outbox INSERT per detection.
+        published = exit_event(
+            EXIT_SIGNAL_PUBLISHED, "exit_signal", signal.id, signal.trade_id, payload
+        )
         live = has_live_exit(conn, context.trade_id)
         decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
         # Only a row that may become the trade's one live exit is written as PENDING.
@@ -258,12 +259,17 @@ class ExitIntentService:
             },
         ).one()
         if live:
-            self._announce(conn, intent, ExitIntentStatus.REJECTED, decision)
+            self._announce(conn, intent, ExitIntentStatus.REJECTED, decision, published)
             return self._result(intent, ExitOutcome.REJECTED, decision)
-        return self._decide(conn, intent, decision, now)
+        return self._decide(conn, intent, decision, now, published)
 
     def _decide(
-        self, conn: Connection, intent: Row[Any], decision: ExitDecision, now: datetime
+        self,
+        conn: Connection,
+        intent: Row[Any],
+        decision: ExitDecision,
+        now: datetime,
+        *also: Event[Any],
     ) -> ExitDetectionResult:
         target = ExitIntentStatus.APPROVED if decision.approved else ExitIntentStatus.REJECTED
         plan = decision.plan
@@ -284,12 +290,17 @@ class ExitIntentService:
                 "updated_at": now,
             },
         )
-        self._announce(conn, intent, target, decision)
+        self._announce(conn, intent, target, decision, *also)
         outcome = ExitOutcome.APPROVED if decision.approved else ExitOutcome.REJECTED
         return self._result(intent, outcome, decision)
 
     def _announce(
-        self, conn: Connection, intent: Row[Any], status: ExitIntentStatus, decision: ExitDecision
+        self,
+        conn: Connection,
+        intent: Row[Any],
+        status: ExitIntentStatus,
+        decision: ExitDecision,
+        *also: Event[Any],
     ) -> None:
         plan = decision.plan
         payload = ExitIntentDecided(
@@ -310,7 +321,7 @@ class ExitIntentService:
             EXIT_INTENT_APPROVED if status is ExitIntentStatus.APPROVED else EXIT_INTENT_REJECTED
         )
         event = exit_event(event_type, "exit_intent", intent.id, intent.trade_id, payload)
-        emit(conn, [event], self.clock)
+        emit(conn, [*also, event], self.clock)
 
     def _facts(
         self,
