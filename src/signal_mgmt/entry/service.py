@@ -10,12 +10,15 @@ SIGNAL_PUBLISHED plus one SIGNAL_DELIVERY_CREATED per delivery.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import BigInteger, Connection, Engine, String, func, literal, select, update
+from sqlalchemy.dialects import postgresql
 
-from signal_mgmt.db import Executor, transaction
+from signal_mgmt.db import Executor, is_postgres, transaction
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.events import (
     SignalDeliveryCreated,
@@ -27,7 +30,7 @@ from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
 from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.calendar import MarketCalendar
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import Signal, SignalDelivery, SignalStatus
+from signal_mgmt.models import Signal, SignalDelivery, SignalStatus, UTCDateTime
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.reference.port import ReferenceData
@@ -82,7 +85,7 @@ class SignalService:
                     select(Signal.id).where(*(Signal.__table__.c[k] == row[k] for k in SIGNAL_KEY))
                 ).scalar_one()
                 return PublishResult(existing, False, self._delivery_ids(conn, existing))
-            return self._fan_out(conn, int(inserted[0]))
+            return self._fan_out(conn, int(inserted[0]), row, fresh=True)
 
     def finish_detected(self, connection: Executor | None = None, limit: int = 100) -> list[int]:
         """Replay: fan out and publish signals left in DETECTED; returns their ids."""
@@ -100,9 +103,9 @@ class SignalService:
             with transaction(self._engine, connection) as conn:
                 symbol = conn.execute(select(Signal.symbol).where(Signal.id == signal_id))
                 lock_symbol(conn, symbol.scalar_one())
-                status = conn.execute(select(Signal.status).where(Signal.id == signal_id))
-                if status.scalar_one() == SignalStatus.DETECTED.value:
-                    self._fan_out(conn, signal_id)
+                signal = conn.execute(select(Signal.__table__).where(Signal.id == signal_id)).one()
+                if signal.status == SignalStatus.DETECTED.value:
+                    self._fan_out(conn, signal_id, dict(signal._mapping), fresh=False)
                     finished.append(signal_id)
         return finished
 
@@ -132,25 +135,17 @@ class SignalService:
             "created_at": now,
         }
 
-    def _fan_out(self, conn: Connection, signal_id: int) -> PublishResult:
-        """DETECTED -> PUBLISHED with one delivery per subscriber, all in ``conn``'s transaction."""
-        signal = conn.execute(select(Signal.__table__).where(Signal.id == signal_id)).one()
+    def _fan_out(
+        self, conn: Connection, signal_id: int, signal: Mapping[str, Any], *, fresh: bool
+    ) -> PublishResult:
+        """DETECTED -> PUBLISHED with one delivery per subscriber, all in ``conn``'s transaction.
+
+        ``fresh``: the signal was inserted by this transaction, so it has no delivery yet.
+        """
         now = self._clock.now()
-        audience = self._reference.audience(conn, signal.symbol, signal.confluence_type)
-        rows = [
-            {
-                "signal_id": signal_id,
-                "user_broker_id": user_broker_id,
-                "symbol": signal.symbol,
-                "created_at": now,
-            }
-            for user_broker_id in audience
-        ]
-        new: list[tuple[int, int]] = []
-        if rows:
-            statement = insert_ignore(conn, SignalDelivery, ["signal_id", "user_broker_id"])
-            returning = statement.returning(SignalDelivery.id, SignalDelivery.user_broker_id)
-            new = [(int(r[0]), int(r[1])) for r in conn.execute(returning, rows)]
+        symbol = signal["symbol"]
+        audience = self._reference.audience(conn, symbol, signal["confluence_type"])
+        new = _insert_deliveries(conn, signal_id, symbol, audience, now) if audience else []
         moved = conn.execute(
             update(Signal)
             .where(Signal.id == signal_id, Signal.status == SignalStatus.DETECTED.value)
@@ -162,18 +157,22 @@ class SignalService:
                 signal_id,
                 expected=SignalStatus.DETECTED,
                 target=SignalStatus.PUBLISHED,
-                actual=signal.status,
+                actual=signal["status"],
             )
-        delivery_ids = self._delivery_ids(conn, signal_id)
+        delivery_ids = (
+            tuple(sorted(delivery for delivery, _ in new))
+            if fresh
+            else self._delivery_ids(conn, signal_id)
+        )
         published = SignalPublished(
             signal_id=signal_id,
-            symbol=signal.symbol,
-            direction=signal.direction,
-            confluence_type=signal.confluence_type,
-            signal_day=signal.signal_day,
-            effective_floor=signal.effective_floor,
-            effective_ceiling=signal.effective_ceiling,
-            detected_at=signal.detected_at,
+            symbol=symbol,
+            direction=signal["direction"],
+            confluence_type=signal["confluence_type"],
+            signal_day=signal["signal_day"],
+            effective_floor=signal["effective_floor"],
+            effective_ceiling=signal["effective_ceiling"],
+            detected_at=signal["detected_at"],
             delivery_count=len(delivery_ids),
         )
         deliveries = [
@@ -182,7 +181,7 @@ class SignalService:
                     delivery_id=delivery_id,
                     signal_id=signal_id,
                     user_broker_id=user_broker_id,
-                    symbol=signal.symbol,
+                    symbol=symbol,
                 )
             )
             for delivery_id, user_broker_id in sorted(new)
@@ -199,3 +198,35 @@ class SignalService:
             .order_by(SignalDelivery.id)
         )
         return tuple(conn.execute(query).scalars())
+
+
+def _insert_deliveries(
+    conn: Connection, signal_id: int, symbol: str, audience: list[int], now: datetime
+) -> list[tuple[int, int]]:
+    """One statement for the whole audience; returns (delivery id, user-broker id) of new rows.
+
+    On PostgreSQL the audience travels as ONE array parameter (``unnest``): the
+    statement text stays short and cached, where a multi-row VALUES of thousands
+    of rows is re-parsed by the driver on every call. SQLite gets executemany.
+    """
+    key = ["signal_id", "user_broker_id"]
+    if is_postgres(conn):
+        rows = select(
+            literal(signal_id, BigInteger()),
+            func.unnest(literal(audience, postgresql.ARRAY(BigInteger()))),
+            literal(symbol, String()),
+            literal(now, UTCDateTime()),
+        )
+        statement = postgresql.insert(SignalDelivery).from_select(
+            ["signal_id", "user_broker_id", "symbol", "created_at"], rows
+        )
+        statement = statement.on_conflict_do_nothing(index_elements=key)
+        params: list[dict[str, Any]] | None = None
+    else:
+        statement = insert_ignore(conn, SignalDelivery, key)
+        params = [
+            {"signal_id": signal_id, "user_broker_id": user, "symbol": symbol, "created_at": now}
+            for user in audience
+        ]
+    returning = statement.returning(SignalDelivery.id, SignalDelivery.user_broker_id)
+    return [(int(r[0]), int(r[1])) for r in conn.execute(returning, params)]
