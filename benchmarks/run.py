@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -272,6 +273,15 @@ def run_all(
     return comparisons
 
 
+def server_facts(database: BenchDatabase) -> str:
+    with database.connect(autocommit=True) as conn:
+        version, fsync, commit = (
+            str(conn.execute(f"SHOW {name}").fetchall()[0][0])
+            for name in ("server_version", "fsync", "synchronous_commit")
+        )
+    return f"PostgreSQL {version} (fsync {fsync}, synchronous_commit {commit})"
+
+
 def _figure(figure: Figure) -> str:
     return f"{figure.value:,.2f} {figure.unit}  ({figure.name})"
 
@@ -302,13 +312,24 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     console = Console(width=180)  # the table is wide; do not fold it at 80 when piped
     started = datetime.now(UTC)
+    load_before = os.getloadavg()
     with bench_database(args.database_url) as database:
+        server = server_facts(database)
         comparisons = run_all(database, sizes, repeat, args.only)
+    load_after = os.getloadavg()
     report(comparisons, console)
+    console.print(
+        f"{platform.platform()}, {os.cpu_count()} CPUs, {server}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"{'quick, ' if args.quick else ''}median of {repeat} run(s)"
+    )
     if args.json:
         document = {
             "started_at": started.isoformat(),
             "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "server": server,
+            "load_average_before_after": [load_before[0], load_after[0]],
             "python": platform.python_version(),
             "quick": args.quick,
             "repeat": repeat,
