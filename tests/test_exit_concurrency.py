@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from multiprocessing.synchronize import Barrier
@@ -109,3 +110,23 @@ def test_the_database_refuses_a_second_live_exit(engine: Engine, clock: ManualCl
             .where(ExitIntent.status.in_(["PENDING", "APPROVED", "PLACED"]))
         ).scalar_one()
     assert (result.exit_intent_id, live) == (intent.id, 1)
+
+
+def test_threads_deliver_the_same_candidate(engine: Engine, clock: ManualClock) -> None:
+    trade_id = seed(engine)
+    service = ExitIntentService(engine, clock)
+    start = threading.Barrier(WORKERS)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        start.wait()
+        outcomes.append(service.on_exit_detected(candidate(trade_id)).outcome.value)
+
+    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["APPROVED"] + ["SUPPRESSED"] * (WORKERS - 1)
+    assert len(rows(engine, ExitSignal)) == 1
+    assert len(rows(engine, ExitIntent)) == 1

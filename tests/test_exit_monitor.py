@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from exit_support import AT, rows, seed
 from signal_mgmt.errors import NotFoundError
@@ -16,7 +16,7 @@ from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market import ManualClock
-from signal_mgmt.models import ExitSignal, ExitTrailingMark
+from signal_mgmt.models import ExitSignal, ExitTrailingMark, Trade
 
 SETTINGS = ExitSettings(cooldown=timedelta(minutes=5), reemit_interval=timedelta(seconds=0))
 
@@ -71,3 +71,14 @@ def test_track_untrack_and_manual_exit(engine: Engine, clock: ManualClock) -> No
     closed = seed(engine, status="CLOSED")
     with pytest.raises(NotFoundError):
         watcher.track(closed)
+
+
+def test_a_trade_closed_elsewhere_stops_being_watched(engine: Engine, clock: ManualClock) -> None:
+    watcher = monitor(engine, clock)
+    trade_id = seed(engine)
+    watcher.start()
+    with engine.begin() as conn:
+        conn.execute(update(Trade).values(status="CLOSED"))
+    results = watcher.on_tick("INFY", Decimal("94"), AT)  # stop and trailing stop
+    assert {r.reason_codes for r in results} == {("TRADE_NOT_OPEN",)}
+    assert trade_id not in watcher.detector

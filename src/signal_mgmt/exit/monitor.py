@@ -17,6 +17,7 @@ from signal_mgmt.errors import NotFoundError
 from signal_mgmt.exit.detector import ExitDetector, TickOutcome
 from signal_mgmt.exit.service import ExitDetectionResult, ExitIntentService
 from signal_mgmt.exit.store import load_open_trades, rebuild_detector, save_water_marks
+from signal_mgmt.qualification.exit_rules import ExitRejectReason
 
 
 class ExitMonitor:
@@ -55,4 +56,8 @@ class ExitMonitor:
         save_water_marks(self.service.engine, outcome.water_marks, self.service.clock)
         for cleared in outcome.cleared:
             self.service.on_exit_cleared(cleared)
-        return [self.service.on_exit_detected(found) for found in outcome.candidates]
+        results = [self.service.on_exit_detected(found) for found in outcome.candidates]
+        for result in results:
+            if ExitRejectReason.TRADE_NOT_OPEN in result.reason_codes:
+                self.detector.remove_trade(result.trade_id)  # closed elsewhere: stop watching
+        return results
