@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from entry_support import count
 from entry_world import World, make_world
@@ -116,3 +117,20 @@ def test_unknown_delivery_is_not_found_and_writes_nothing(
         service(world).qualify(12345)
     with engine.connect() as conn:
         assert (count(conn, TradeIntent), count(conn, OutboxRow)) == (0, 0)
+
+
+def test_the_callers_session_owns_the_transaction(engine: Engine, clock: ManualClock) -> None:
+    world = make_world(engine, clock, users=1, tcs_only=False)
+    [delivery] = world.signals.publish(world.candidate("INFY")).delivery_ids
+    with Session(engine) as session:
+        service(world).qualify(delivery, connection=session)
+        session.rollback()
+    assert intent_events(engine) == []
+    with engine.connect() as conn:
+        assert count(conn, TradeIntent) == 0
+        assert conn.execute(select(SignalDelivery.consumed_at)).scalar_one() is None
+    with Session(engine) as session:
+        result = service(world).qualify(delivery, connection=session)
+        session.commit()
+    assert result.created
+    assert intent_events(engine) == ["TRADE_INTENT_APPROVED"]

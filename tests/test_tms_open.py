@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,3 +201,27 @@ def test_only_tms_writes_trades() -> None:
         if "tms" not in path.relative_to(package).parts and writes.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_concurrent_openers_make_one_trade_one_order_one_event(
+    engine: Engine, clock: ManualClock
+) -> None:
+    world = one_user_world(engine, clock)
+    intent = approved_intent(world)
+    broker = SimulatedBroker({"INFY": Decimal("100.20")})
+    start = threading.Barrier(4)
+
+    def open_it() -> object:
+        start.wait(timeout=30)
+        return opener(world, broker).open(intent)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [f.result() for f in [pool.submit(open_it) for _ in range(4)]]
+    assert {(r.intent_status, r.trade_status) for r in results} == {  # type: ignore[attr-defined]
+        (TradeIntentStatus.FILLED, TradeStatus.OPEN)
+    }
+    assert len(broker.orders) == 1
+    with engine.connect() as conn:
+        assert (count(conn, Trade), count(conn, Order)) == (1, 1)
+    assert event_types(engine).count("TRADE_OPENED") == 1
+    assert event_types(engine).count("TRADE_INTENT_FILLED") == 1
