@@ -141,16 +141,17 @@ class TradingDay:
                 baseline = OutboxBaseline.capture(conn, self.config.events_path)
         finally:
             engine.dispose()
-        services = self._start()
-        accounts = setup_reference(services.engine, self.clock, self.instruments, self.config.users)
-        self.accounts = accounts
+        self._services = self._start()
         try:
-            services.replay()  # a previous run may have crashed: finish it first
-            services = self._play(services)
-            self._close_the_day(services)
+            self.accounts = setup_reference(
+                self._services.engine, self.clock, self.instruments, self.config.users
+            )
+            self._services.replay()  # a previous run may have crashed: finish it first
+            self._close_the_day(self._play(self._services))
         finally:
-            services.stop()
-        return DemoRun(self.config, self.session, tuple(accounts), self.counts, self.plan, baseline)
+            self._services.stop()  # the current instances, also after a restart
+        accounts = tuple(self.accounts)
+        return DemoRun(self.config, self.session, accounts, self.counts, self.plan, baseline)
 
     # ------------------------------------------------------------------ the day
 
@@ -242,7 +243,7 @@ class TradingDay:
     def _restart(self, services: Services) -> Services:
         """The crash: drop every service instance, start new ones, let them replay."""
         services.stop()
-        services = self._start()
+        services = self._services = self._start()
         self.counts.restarts += 1
         self.counts.restart_replay = services.replay()
         self._restart_pending = False
