@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, update
 
 from exit_support import candidate, event_types, rows, seed
-from signal_mgmt.errors import IllegalTransitionError
+from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.orders import client_order_id
@@ -228,6 +228,8 @@ def test_a_resting_target_is_cancelled_and_a_partial_exit_counts_at_close(
 
 
 def test_closing_needs_a_filled_exit(engine: Engine, pipeline: Pipeline) -> None:
+    with pytest.raises(NotFoundError):
+        pipeline.closer.close_for_exit(12345)
     trade_id = seed(engine)
     result = pipeline.service.on_exit_detected(candidate(trade_id))
     assert result.exit_intent_id is not None
@@ -268,3 +270,14 @@ def test_broker_disabled_rejects_at_qualification(engine: Engine, pipeline: Pipe
     result = pipeline.service.on_exit_detected(candidate(trade_id))
     assert result.reason_codes == ("BROKER_DISABLED",)
     assert pipeline.dispatcher.dispatch_pending() == []
+
+
+def test_bad_worker_settings_are_typed_errors(
+    engine: Engine, broker: SimulatedBroker, clock: ManualClock
+) -> None:
+    with pytest.raises(InvalidInputError):
+        ExitIntentDispatcher(engine, broker, clock, batch_size=0)
+    with pytest.raises(InvalidInputError):
+        ExitIntentDispatcher(engine, broker, clock, lease=timedelta(0))
+    with pytest.raises(InvalidInputError):
+        Reconciler(engine, broker, clock, batch_size=0)

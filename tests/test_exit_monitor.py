@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import Engine, update
 
 from exit_support import AT, rows, seed
-from signal_mgmt.errors import NotFoundError
+from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.conditions import ExitReason, StopLoss, Target, TrailingStop
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
+from signal_mgmt.exit.store import save_water_marks
 from signal_mgmt.market import ManualClock
 from signal_mgmt.models import ExitSignal, ExitTrailingMark, Trade
 
@@ -82,3 +83,22 @@ def test_a_trade_closed_elsewhere_stops_being_watched(engine: Engine, clock: Man
     results = watcher.on_tick("INFY", Decimal("94"), AT)  # stop and trailing stop
     assert {r.reason_codes for r in results} == {("TRADE_NOT_OPEN",)}
     assert trade_id not in watcher.detector
+
+
+@pytest.mark.parametrize("bad", [{1: Decimal("NaN")}, {1: Decimal("-1")}, {0: Decimal("1")}])
+def test_bad_water_marks_are_refused(
+    engine: Engine, clock: ManualClock, bad: dict[int, Decimal]
+) -> None:
+    seed(engine)
+    with pytest.raises(InvalidInputError):
+        save_water_marks(engine, bad, clock)
+    assert rows(engine, ExitTrailingMark) == []
+
+
+def test_water_marks_never_move_backwards(engine: Engine, clock: ManualClock) -> None:
+    long_id, short_id = seed(engine), seed(engine, direction="SHORT", target="90", stop="105")
+    save_water_marks(engine, {long_id: Decimal("105"), short_id: Decimal("95")}, clock)
+    save_water_marks(engine, {long_id: Decimal("104"), short_id: Decimal("96")}, clock)
+    save_water_marks(engine, {long_id: Decimal("106")}, clock)
+    marks = {m.trade_id: m.water_mark for m in rows(engine, ExitTrailingMark)}
+    assert marks == {long_id: Decimal("106"), short_id: Decimal("95")}

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, bindparam, select, update
 
 from signal_mgmt.db import Executor, transaction
+from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.exit.conditions import OpenTrade, advance_water_mark
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.idempotent import insert_ignore
@@ -73,6 +74,11 @@ def save_water_marks(
     Python on rows read FOR UPDATE: Money is text on SQLite, where SQL would compare
     strings.
     """
+    for trade_id, mark in marks.items():
+        if not isinstance(mark, Decimal) or not mark.is_finite() or mark <= 0:
+            raise InvalidInputError("a water mark is a positive Decimal", field="marks", value=mark)
+        if isinstance(trade_id, bool) or not isinstance(trade_id, int) or trade_id <= 0:
+            raise InvalidInputError("trade ids are positive ints", field="marks", value=trade_id)
     if not marks:
         return
     now = clock.now()
