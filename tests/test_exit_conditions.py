@@ -108,11 +108,24 @@ def test_time_exit_squares_off_on_the_trading_day_and_skips_holidays() -> None:
     }
 
 
+def test_time_exit_in_a_special_session_squares_off_before_its_close() -> None:
+    saturday = date(2026, 11, 28)
+    cal = nse_calendar().with_special_session(saturday, time(18, 0), time(19, 0), "muhurat")
+    cond = TimeExit(cal, square_off=time(15, 15))
+    opened = datetime(2026, 11, 28, 12, 40, tzinfo=UTC)  # 18:10 IST
+    assert cond.deadline(trade(opened_at=opened)) == datetime(2026, 11, 28, 13, 15, tzinfo=UTC)
+    # Friday after the square-off: the next session is Saturday's special one.
+    friday_late = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    assert cond.deadline(trade(opened_at=friday_late)) == datetime(2026, 11, 28, 13, 15, tzinfo=UTC)
+
+
 def test_bad_condition_parameters_are_typed_errors() -> None:
     with pytest.raises(InvalidInputError):
         TrailingStop(Decimal("0"))
     with pytest.raises(InvalidInputError):
         TimeExit(nse_calendar(), max_holding=timedelta(0))
+    with pytest.raises(InvalidInputError):
+        TimeExit(nse_calendar(), special_session_lead=timedelta(minutes=-1))
     with pytest.raises(InvalidInputError):
         BrickRule(size=Decimal("-1"), count=2)
     with pytest.raises(InvalidInputError):

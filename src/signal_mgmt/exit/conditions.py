@@ -181,8 +181,10 @@ class TrailingStop(ExitCondition):
 class TimeExit(ExitCondition):
     """Square-off at a local wall time on the trade's trading day, and/or a maximum holding time.
 
-    A trade opened at or after the square-off time is squared off on the next
-    trading day (per ``calendar``, so holidays are skipped).
+    A trade opened at or after the square-off time is squared off in the next
+    session (per ``calendar``, so holidays are skipped). A session that does not
+    contain the square-off time (a special session, e.g. Muhurat in the evening)
+    squares off ``special_session_lead`` before its close instead.
     """
 
     def __init__(
@@ -190,14 +192,20 @@ class TimeExit(ExitCondition):
         calendar: SessionCalendar,
         square_off: time | None = time(15, 15),
         max_holding: timedelta | None = None,
+        special_session_lead: timedelta = timedelta(minutes=15),
     ) -> None:
         if max_holding is not None and max_holding <= timedelta(0):
             raise InvalidInputError(
                 "max_holding must be positive", field="max_holding", value=max_holding
             )
+        if special_session_lead < timedelta(0):
+            raise InvalidInputError(
+                "special_session_lead must be >= 0", field="special_session_lead"
+            )
         self.calendar = calendar
         self.square_off = square_off
         self.max_holding = max_holding
+        self.special_session_lead = special_session_lead
 
     def deadline(self, trade: OpenTrade) -> datetime | None:
         deadlines: list[datetime] = []
@@ -210,8 +218,11 @@ class TimeExit(ExitCondition):
     def _square_off_after(self, opened_at: datetime, square_off: time) -> datetime:
         day = self.calendar.trading_date(opened_at)
         for _ in range(366):  # a year without a session is a broken calendar, not a loop
-            if self.calendar.session(day) is not None:
+            session = self.calendar.session(day)
+            if session is not None:
                 at = datetime.combine(day, square_off, tzinfo=self.calendar.timezone)
+                if not session.open_at < at <= session.close_at:
+                    at = session.close_at - self.special_session_lead
                 if at > opened_at:
                     return at
             day = day + timedelta(days=1)
