@@ -108,11 +108,11 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
     * Several relays (PostgreSQL): ``FOR UPDATE SKIP LOCKED`` lets two claims
       run at once without waiting on each other; each locks the rows it
       picked. SKIP LOCKED can however hand relay B a key's row 5 while relay
-      A's concurrent claim holds row 3: :func:`keep_key_prefixes` re-reads the
-      key's open rows after locking and drops every row that is not preceded,
-      within our own batch, by all earlier open rows of its key. A's row 3 is
-      PENDING to B's eyes (leased or not yet), so B lets key K go this time.
-      At most one relay ever has events of a key in flight.
+      A's concurrent claim holds row 3 (or row 3 and 5 to B, 4 to A):
+      :func:`keep_key_prefixes` counts, after locking, the key's open rows up
+      to the last one picked and drops the key unless they are all ours. A's
+      row 3 is PENDING to B's eyes (leased or not yet), so B lets key K go
+      this time. At most one relay ever has events of a key in flight.
     * Commit-order gaps: ids come from a sequence at INSERT time, so row 3 may
       commit after row 5. Row 3 is then invisible to us and cannot block row
       5 by the rule above. The snapshot watermark closes that hole: a row is
