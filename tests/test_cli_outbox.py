@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -143,3 +147,31 @@ def test_status_on_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None
     assert code == 2
     assert "signal-mgmt migrate" in err
     assert not path.exists()
+
+
+def test_relay_command_drains_then_stops_cleanly_on_sigterm(
+    engine: Engine, database_url: str, now_clock: ManualClock, tmp_path: Path
+) -> None:
+    emit_ticks(engine, now_clock, range(50), key="a")
+    sink, log = tmp_path / "out.jsonl", tmp_path / "relay.log"
+    command = [
+        str(Path(sys.executable).parent / "signal-mgmt"), "relay", "--database-url", database_url,
+        "--publisher", f"jsonl:{sink}", "--poll-interval", "0.05", "--batch-size", "7",
+    ]  # fmt: skip
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 60  # turns a hang into a failure; never a timing check
+        while set(statuses(engine).values()) != {"PUBLISHED"}:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        while b"relay: running" not in log.read_bytes():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert [json.loads(line)["payload"]["n"] for line in sink.read_text().splitlines()] == list(
+        range(50)
+    )
