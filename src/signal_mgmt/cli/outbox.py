@@ -84,7 +84,8 @@ def relay(
     signal.signal(signal.SIGTERM, request_stop)
     logging.getLogger(__name__).info("relay: running, publishing to %s", publisher)
     try:
-        thread.run()
+        with one_line_errors():  # e.g. the schema is missing: one line, exit 1
+            thread.run()
     finally:
         engine.dispose()
 
