@@ -52,7 +52,7 @@ from signal_mgmt.exit.service import (
     ExitOutcome,
     ExitReplayReport,
 )
-from signal_mgmt.exit.settings import ExitSettings
+from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
 from signal_mgmt.exit.store import load_open_trades, rebuild_detector, save_water_marks
 from signal_mgmt.outbox.cloudevents import CloudEvent, CloudEventFormat
 from signal_mgmt.outbox.emit import emit
@@ -151,6 +151,7 @@ __all__ = [
     "TransientStorageError",
     "UserBrokerSpec",
     "emit",
+    "load_exit_settings",
     "load_open_trades",
     "outbox_counts",
     "place_with_reconcile",

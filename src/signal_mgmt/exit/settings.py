@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import time, timedelta
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from signal_mgmt.errors import ConfigError
 from signal_mgmt.exit.conditions import (
     ExitCondition,
     SessionCalendar,
@@ -23,12 +24,23 @@ class ExitSettings(BaseSettings):
 
     square_off_time: time | None = time(15, 15)
     """Exchange-local time at which intraday trades are squared off (None: never)."""
-    max_holding: timedelta | None = None
+    max_holding: timedelta | None = Field(default=None, gt=timedelta(0))
     trailing_distance: Decimal | None = Field(default=None, gt=0)
-    cooldown: timedelta = timedelta(minutes=1)
+    cooldown: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0))
     """After an episode fires, how long before the same (trade, reason) may fire again
     without having cleared."""
-    reemit_interval: timedelta = timedelta(minutes=1)
+    reemit_interval: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0))
+
+    @field_validator("max_holding", "cooldown", "reemit_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """Durations from the environment may be plain seconds ("90") or ISO 8601 ("PT90S")."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except ValueError:
+                return value
+        return value
 
     def condition(self, calendar: SessionCalendar) -> ExitCondition:
         """Target | StopLoss [| TrailingStop] [| TimeExit], as configured."""
@@ -38,3 +50,13 @@ class ExitSettings(BaseSettings):
         if self.square_off_time is not None or self.max_holding is not None:
             condition = condition | TimeExit(calendar, self.square_off_time, self.max_holding)
         return condition
+
+
+def load_exit_settings(**overrides: object) -> ExitSettings:
+    """Build EXIT settings; an invalid value becomes one ``ConfigError``."""
+    try:
+        return ExitSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "exit settings"
+        raise ConfigError(f"invalid exit setting {where}: {first['msg']}") from None
