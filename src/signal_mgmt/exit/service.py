@@ -46,7 +46,7 @@ from signal_mgmt.exit.facts import (
 )
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
 from signal_mgmt.exit.locks import KeyedLocks, lock_trade
-from signal_mgmt.exit.settings import ExitSettings
+from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus, ExitSignal, ExitSignalStatus
@@ -99,7 +99,7 @@ class ExitIntentService:
         self.engine = engine
         self.clock = clock
         self.calendar: SessionCalendar = calendar if calendar is not None else nse_calendar()
-        self.settings = settings if settings is not None else ExitSettings()
+        self.settings = settings if settings is not None else load_exit_settings()
         self.holds: ExitHolds = holds if holds is not None else InMemoryExitHolds()
         self.rules = tuple(rules)
         self._locks = KeyedLocks()
