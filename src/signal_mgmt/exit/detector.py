@@ -232,31 +232,38 @@ class ExitDetector:
         return TickOutcome(tuple(candidates), tuple(cleared), marks, len(touched))
 
     def on_time(self, at: datetime) -> TickOutcome:
-        """The clock moved without a tick: fire due TIME exits at each symbol's last price."""
+        """The clock moved without a tick: fire due TIME exits at each symbol's last price.
+
+        A symbol not yet ticked since the detector started has no price to put on
+        the candidate: its due TIME exits stay active and fire on its first tick.
+        """
         require_aware(at, "at")
         candidates: list[ExitCandidate] = []
         touched = 0
         for state in self._symbols.values():
-            due = self._activate_due_deadlines(state, at)
-            touched += len(due)
-            for trade_id in list(state.active_ids):
+            touched += len(self._activate_due_deadlines(state, at))
+            if state.last_price is None:
+                continue
+            for trade_id in sorted(state.active_ids):
                 tracked = self._trades[trade_id]
                 time_exit = tracked.active.get(ExitReason.TIME)
-                price = state.last_price or tracked.trade.entry_price
                 if time_exit is not None and self._due(time_exit, at):
                     time_exit.emitted_at = at
-                    candidates.append(self._candidate(tracked, ExitReason.TIME, price, at, None))
+                    candidates.append(
+                        self._candidate(tracked, ExitReason.TIME, state.last_price, at, None)
+                    )
         return TickOutcome(tuple(candidates), (), {}, touched)
 
     def request_manual_exit(
         self, trade_id: int, at: datetime, price: Decimal | None = None
     ) -> ExitCandidate:
-        """A forced exit asked for by the host, at ``price`` or the symbol's last price."""
+        """A forced exit asked for by the host, at ``price``, else the symbol's last tick."""
         require_aware(at, "at")
         tracked = self._trades.get(trade_id)
         if tracked is None:
             raise NotFoundError("tracked trade", trade_id)
         if price is None:
+            # A market exit: the price is a reference; before any tick, the entry price.
             price = self._symbols[tracked.trade.symbol].last_price or tracked.trade.entry_price
         _check_price(price)
         return self._candidate(tracked, ExitReason.MANUAL, price, at, None)
