@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -134,3 +134,15 @@ def test_the_callers_session_owns_the_transaction(engine: Engine, clock: ManualC
         session.commit()
     assert result.created
     assert intent_events(engine) == ["TRADE_INTENT_APPROVED"]
+
+
+def test_the_users_entry_window_is_read_from_the_table(engine: Engine, clock: ManualClock) -> None:
+    world = make_world(engine, clock, users=0, tcs_only=False)  # clock: 09:30 Asia/Kolkata
+    early = world.add_user("early", entry_window_start=time(9, 15), entry_window_end=time(9, 20))
+    late = world.add_user("late", entry_window_start=time(9, 25), entry_window_end=time(15, 0))
+    for user in (early, late):
+        world.admin.subscribe(user)
+    qualification = service(world)
+    early_delivery, late_delivery = world.signals.publish(world.candidate("INFY")).delivery_ids
+    assert qualification.qualify(early_delivery).reason_codes == ("OUTSIDE_ENTRY_WINDOW",)
+    assert qualification.qualify(late_delivery).status is TradeIntentStatus.APPROVED
