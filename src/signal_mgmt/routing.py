@@ -1,4 +1,4 @@
-"""Per-symbol routing of the ENTRY path: the events' ordering key and the cross-process lock."""
+"""Routing: the events' ordering keys (per symbol, per trade) and the per-symbol lock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from signal_mgmt.db import is_postgres
 def symbol_key(symbol: str) -> str:
     """Partition key of every entry event: one symbol's events publish in commit order."""
     return f"symbol:{symbol}"
+
+
+def trade_key(trade_id: int) -> str:
+    """Partition key of every trade and exit event: one trade's story publishes in commit order."""
+    return f"trade:{trade_id}"
 
 
 def lock_symbol(connection: Connection, symbol: str) -> None:

@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
-
-from signal_mgmt.outbox.events import Event
+from signal_mgmt.outbox.events import Event, EventPayload
 from signal_mgmt.routing import symbol_key
 
 SIGNAL_PUBLISHED = "SIGNAL_PUBLISHED"
 SIGNAL_DELIVERY_CREATED = "SIGNAL_DELIVERY_CREATED"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class SignalPublished(_Payload):
+class SignalPublished(EventPayload):
     signal_id: int
     symbol: str
     direction: str
@@ -30,7 +24,7 @@ class SignalPublished(_Payload):
     delivery_count: int
 
 
-class SignalDeliveryCreated(_Payload):
+class SignalDeliveryCreated(EventPayload):
     delivery_id: int
     signal_id: int
     user_broker_id: int

@@ -14,25 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.market.calendar import Session
+from signal_mgmt.market.calendar import MarketCalendar
 from signal_mgmt.models import Direction
-
-
-class SessionCalendar(Protocol):
-    """The part of ``MarketCalendar`` time exits need (read-only, so frozen calendars fit)."""
-
-    @property
-    def timezone(self) -> tzinfo: ...
-
-    def trading_date(self, at: datetime) -> date: ...
-
-    def session(self, day: date) -> Session | None: ...
 
 
 class ExitReason(StrEnum):
@@ -189,7 +177,7 @@ class TimeExit(ExitCondition):
 
     def __init__(
         self,
-        calendar: SessionCalendar,
+        calendar: MarketCalendar,
         square_off: time | None = time(15, 15),
         max_holding: timedelta | None = None,
         special_session_lead: timedelta = timedelta(minutes=15),

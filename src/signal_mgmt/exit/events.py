@@ -7,9 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from signal_mgmt.outbox.events import Event
+from signal_mgmt.outbox.events import Event, EventPayload
+from signal_mgmt.routing import trade_key
 
 EXIT_SIGNAL_PUBLISHED = "EXIT_SIGNAL_PUBLISHED"
 EXIT_INTENT_APPROVED = "EXIT_INTENT_APPROVED"
@@ -19,11 +18,7 @@ EXIT_INTENT_FILLED = "EXIT_INTENT_FILLED"
 EXIT_INTENT_FAILED = "EXIT_INTENT_FAILED"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class ExitSignalPublished(_Payload):
+class ExitSignalPublished(EventPayload):
     exit_signal_id: int
     trade_id: int
     exit_reason: str
@@ -32,7 +27,7 @@ class ExitSignalPublished(_Payload):
     detected_at: datetime
 
 
-class ExitIntentDecided(_Payload):
+class ExitIntentDecided(EventPayload):
     exit_intent_id: int
     exit_signal_id: int
     trade_id: int
@@ -47,7 +42,7 @@ class ExitIntentDecided(_Payload):
     slices: list[int]
 
 
-class ExitIntentExecuted(_Payload):
+class ExitIntentExecuted(EventPayload):
     exit_intent_id: int
     trade_id: int
     status: str
@@ -56,12 +51,8 @@ class ExitIntentExecuted(_Payload):
     failure_reason: str | None
 
 
-def trade_key(trade_id: int) -> str:
-    return f"trade:{trade_id}"
-
-
 def exit_event(
-    event_type: str, aggregate: str, aggregate_id: int, trade_id: int, payload: _Payload
+    event_type: str, aggregate: str, aggregate_id: int, trade_id: int, payload: EventPayload
 ) -> Event[Any]:
     """One event per (type, row): a replayed transition re-announces nothing new."""
     return Event[Any](

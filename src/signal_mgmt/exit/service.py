@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select
 from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
-from signal_mgmt.exit.conditions import ExitReason, SessionCalendar
+from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
 from signal_mgmt.exit.events import (
     EXIT_INTENT_APPROVED,
@@ -47,7 +47,7 @@ from signal_mgmt.exit.facts import (
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
 from signal_mgmt.exit.locks import KeyedLocks, lock_trade
 from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
-from signal_mgmt.market.calendar import nse_calendar
+from signal_mgmt.market.calendar import MarketCalendar, nse_calendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus, ExitSignal, ExitSignalStatus
 from signal_mgmt.outbox.emit import emit
@@ -90,7 +90,7 @@ class ExitIntentService:
         self,
         engine: Engine,
         clock: Clock,
-        calendar: SessionCalendar | None = None,
+        calendar: MarketCalendar | None = None,
         *,
         settings: ExitSettings | None = None,
         holds: ExitHolds | None = None,
@@ -98,7 +98,7 @@ class ExitIntentService:
     ) -> None:
         self.engine = engine
         self.clock = clock
-        self.calendar: SessionCalendar = calendar if calendar is not None else nse_calendar()
+        self.calendar: MarketCalendar = calendar if calendar is not None else nse_calendar()
         self.settings = settings if settings is not None else load_exit_settings()
         self.holds: ExitHolds = holds if holds is not None else InMemoryExitHolds()
         self.rules = tuple(rules)

@@ -11,12 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.exit.conditions import (
     ExitCondition,
-    SessionCalendar,
     StopLoss,
     Target,
     TimeExit,
     TrailingStop,
 )
+from signal_mgmt.market.calendar import MarketCalendar
 
 
 class ExitSettings(BaseSettings):
@@ -42,7 +42,7 @@ class ExitSettings(BaseSettings):
                 return value
         return value
 
-    def condition(self, calendar: SessionCalendar) -> ExitCondition:
+    def condition(self, calendar: MarketCalendar) -> ExitCondition:
         """Target | StopLoss [| TrailingStop] [| TimeExit], as configured."""
         condition: ExitCondition = Target() | StopLoss()
         if self.trailing_distance is not None:

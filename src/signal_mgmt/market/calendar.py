@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +32,10 @@ class Session:
 
 
 class MarketCalendar(Protocol):
-    timezone: ZoneInfo
+    @property
+    def timezone(self) -> tzinfo:
+        """The exchange's time zone (read-only, so frozen calendars fit)."""
+        ...
 
     def trading_date(self, at: datetime) -> date:
         """The exchange-local calendar date of an instant."""

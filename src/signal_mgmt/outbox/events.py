@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from signal_mgmt.market.clock import require_aware
 from signal_mgmt.validation import InputModel
@@ -18,6 +18,12 @@ EVENT_NAMESPACE = uuid.UUID("6f1c2b5e-8d2a-5b7e-9c3f-4a1e0d9b7c21")
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
 _NAME = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
+
+
+class EventPayload(BaseModel):
+    """Base of event payloads: immutable, serialized to JSON in the outbox row."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 def event_id_for(event_type: str, idempotency_key: str) -> uuid.UUID:

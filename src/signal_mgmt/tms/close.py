@@ -26,15 +26,15 @@ from signal_mgmt.exit.locks import lock_trade
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Direction, ExitIntent, ExitIntentStatus, Order, Trade, TradeStatus
 from signal_mgmt.outbox.emit import emit
+from signal_mgmt.outbox.events import EventPayload
 from signal_mgmt.state import transition
-from signal_mgmt.tms.events import _Payload as TradePayload
 from signal_mgmt.tms.events import trade_event
 
 TRADE_CLOSED = "TRADE_CLOSED"
 _PRICE_STEP = Decimal("0.000001")  # the Money column's precision
 
 
-class TradeClosed(TradePayload):
+class TradeClosed(EventPayload):
     trade_id: int
     exit_intent_id: int
     user_broker_id: int

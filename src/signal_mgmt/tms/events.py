@@ -8,10 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from signal_mgmt.outbox.events import Event
-from signal_mgmt.routing import symbol_key
+from signal_mgmt.outbox.events import Event, EventPayload
+from signal_mgmt.routing import symbol_key, trade_key
 
 TRADE_INTENT_PLACED = "TRADE_INTENT_PLACED"
 TRADE_INTENT_FILLED = "TRADE_INTENT_FILLED"
@@ -20,11 +18,7 @@ TRADE_OPENED = "TRADE_OPENED"
 TRADE_ENTRY_FAILED = "TRADE_ENTRY_FAILED"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class TradeIntentExecuted(_Payload):
+class TradeIntentExecuted(EventPayload):
     trade_intent_id: int
     trade_id: int
     symbol: str
@@ -34,7 +28,7 @@ class TradeIntentExecuted(_Payload):
     failure_reason: str | None = None
 
 
-class TradeOpened(_Payload):
+class TradeOpened(EventPayload):
     trade_id: int
     trade_intent_id: int
     user_broker_id: int
@@ -47,15 +41,11 @@ class TradeOpened(_Payload):
     opened_at: datetime
 
 
-class TradeEntryFailed(_Payload):
+class TradeEntryFailed(EventPayload):
     trade_id: int
     trade_intent_id: int
     symbol: str
     reason: str
-
-
-def trade_key(trade_id: int) -> str:
-    return f"trade:{trade_id}"
 
 
 def intent_event(event_type: str, payload: TradeIntentExecuted) -> Event[Any]:
@@ -69,7 +59,7 @@ def intent_event(event_type: str, payload: TradeIntentExecuted) -> Event[Any]:
     )
 
 
-def trade_event(event_type: str, trade_id: int, payload: _Payload) -> Event[Any]:
+def trade_event(event_type: str, trade_id: int, payload: EventPayload) -> Event[Any]:
     return Event[Any](
         event_type=event_type,
         aggregate_type="trade",
