@@ -10,24 +10,22 @@ batch until the lease runs out; then any relay claims it again.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     Engine,
     FromClause,
     Row,
-    String,
     Table,
     and_,
     any_,
     bindparam,
     exists,
+    func,
     or_,
     select,
     text,
@@ -109,10 +107,10 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
       run at once without waiting on each other; each locks the rows it
       picked. SKIP LOCKED can however hand relay B a key's row 5 while relay
       A's concurrent claim holds row 3 (or row 3 and 5 to B, 4 to A):
-      :func:`keep_key_prefixes` counts, after locking, the key's open rows up
-      to the last one picked and drops the key unless they are all ours. A's
-      row 3 is PENDING to B's eyes (leased or not yet), so B lets key K go
-      this time. At most one relay ever has events of a key in flight.
+      :func:`leased_batch` keeps a picked row only if the key's open rows up
+      to it are all ours (a count against the row's rank among our rows of
+      the key). A's row 3 is PENDING to B's eyes (leased or not yet), so B
+      lets key K go this time. At most one relay ever has a key in flight.
     * Commit-order gaps: ids come from a sequence at INSERT time, so row 3 may
       commit after row 5. Row 3 is then invisible to us and cannot block row
       5 by the rule above. The snapshot watermark closes that hole: a row is
@@ -159,39 +157,42 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
     return query.with_for_update(skip_locked=True, of=outbox)
 
 
-def keep_key_prefixes(connection: Connection, rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
-    """Drop every key whose picked rows are not exactly its first open rows.
+def leased_batch(
+    now: datetime, batch_size: int, watermark: int, token: uuid.UUID, until: datetime
+) -> Select[Any]:
+    """PostgreSQL: pick, check and lease in ONE statement (one round trip, one snapshot).
 
-    A key's rows are kept only if the open (PENDING/DEAD) rows of that key up to
-    the last one we picked are all ours: one indexed count per key. Anything
-    else means another relay's concurrent claim holds one of them (SKIP LOCKED
-    passed it over), so the key is left alone this time. PostgreSQL only: on
-    SQLite claims never overlap (one writer), so there is nothing to drop.
+    ``picked`` locks the candidates; ``checked`` keeps a picked row only if the
+    open (PENDING/DEAD) rows of its key up to it are all ours: the count of those
+    rows equals the row's rank among our rows of that key. Anything else means
+    another relay's concurrent claim holds one of them (SKIP LOCKED passed it
+    over), so the key is left to it from that row on. The count reads the
+    statement's snapshot, in which the other relay's rows are still PENDING,
+    leased or not yet, so it sees them. ``leased`` takes the lease.
     """
-    if not rows or connection.dialect.name != "postgresql":
-        return list(rows)
-    mine: dict[str, list[OutboxMessage]] = defaultdict(list)
-    for row in rows:
-        mine[row.partition_key].append(row)
-    keys = list(mine)
-    last_ids = [mine[key][-1].id for key in keys]
-    counts = connection.execute(OPEN_ROWS_UP_TO, {"keys": keys, "last_ids": last_ids})
-    open_counts: dict[str, int] = dict(counts.tuples().all())
-    kept = {key for key in keys if open_counts.get(key) == len(mine[key])}
-    return [row for row in rows if row.partition_key in kept]
-
-
-OPEN_ROWS_UP_TO = text(
-    """
-    SELECT mine.key, count(*) FROM unnest(:keys, :last_ids) AS mine(key, last_id)
-    JOIN outbox ON outbox.partition_key = mine.key AND outbox.id <= mine.last_id
-    WHERE outbox.status IN ('PENDING', 'DEAD')
-    GROUP BY mine.key
-    """
-).bindparams(
-    bindparam("keys", type_=postgresql.ARRAY(String())),
-    bindparam("last_ids", type_=postgresql.ARRAY(BigInteger())),
-)
+    picked = candidates(now, batch_size, watermark).cte("picked")
+    open_up_to_here = (
+        select(func.count())
+        .select_from(_earlier)
+        .where(
+            _earlier.c.partition_key == picked.c.partition_key,
+            _earlier.c.id <= picked.c.id,
+            _earlier.c.status.in_(BLOCKING),
+        )
+        .scalar_subquery()
+    )
+    rank = func.row_number().over(partition_by=picked.c.partition_key, order_by=picked.c.id)
+    checked = select(picked.c.id, (open_up_to_here == rank).label("ours")).cte("checked")
+    ours_only = select(checked.c.id).where(checked.c.ours).scalar_subquery()
+    leased = (
+        update(outbox)
+        # = ANY(ARRAY(subquery)): primary-key probes, never a hash join over the table
+        .where(outbox.c.id == any_(func.array(ours_only)))
+        .values(claim_token=token, available_at=until)
+        .returning(*outbox.c)
+        .cte("leased")
+    )
+    return select(leased).order_by(leased.c.id)
 
 
 def claim(
@@ -199,16 +200,18 @@ def claim(
 ) -> list[OutboxMessage]:
     """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
     settled_below = watermark(connection)  # first statement: see WATERMARK
-    query = candidates(now, batch_size, settled_below)
-    picked = [to_message(row) for row in connection.execute(query).all()]
-    kept = keep_key_prefixes(connection, picked)
-    if kept:
+    if settled_below is not None:
+        query = leased_batch(now, batch_size, settled_below, token, now + lease)
+        return [to_message(row) for row in connection.execute(query).all()]
+    # SQLite: claims never overlap (one writer), so there is no other relay to check for.
+    picked = [to_message(row) for row in connection.execute(candidates(now, batch_size, None))]
+    if picked:
         connection.execute(
             update(outbox)
-            .where(among(outbox.c.id, [row.id for row in kept], connection))
+            .where(among(outbox.c.id, [row.id for row in picked], connection))
             .values(claim_token=token, available_at=now + lease)
         )
-    return kept
+    return picked
 
 
 def among(
