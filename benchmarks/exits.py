@@ -112,8 +112,8 @@ def _open_real_trades(database: BenchDatabase, count: int) -> tuple[ManualClock,
     )
     admin.subscribe(account)
     broker = SimulatedBroker({s: Decimal("100.00") for s in symbols})
-    signals = SignalService(engine, clock, calendar)  # type: ignore[arg-type]
-    qualification = EntryQualificationService(engine, clock, calendar)  # type: ignore[arg-type]
+    signals = SignalService(engine, clock, calendar)
+    qualification = EntryQualificationService(engine, clock, calendar)
     opener = TradeOpener(engine, clock, broker)
     trades = []
     for symbol in symbols:

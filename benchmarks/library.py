@@ -160,7 +160,7 @@ def signal_fanout_tx(database: BenchDatabase, count: int, audience: int) -> floa
     """Benchmark 2: ``SignalService.publish`` fanning out to ``audience`` user-brokers."""
     engine = database.engine()
     clock = SystemClock()
-    service = SignalService(engine, clock, nse_calendar())  # type: ignore[arg-type]
+    service = SignalService(engine, clock, nse_calendar())
 
     def one(i: int) -> None:
         result = service.publish(

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from sqlalchemy import Engine
 
@@ -25,7 +24,7 @@ from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import ExitIntentService
 from signal_mgmt.exit.settings import ExitSettings
-from signal_mgmt.market.calendar import ExchangeCalendar, MarketCalendar
+from signal_mgmt.market.calendar import ExchangeCalendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import TradeStatus
 from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
@@ -139,14 +138,11 @@ def start_services(
     events_path: Path,
 ) -> Services:
     engine = make_engine(database_url)
-    # MarketCalendar declares ``timezone`` as a settable attribute; ExchangeCalendar is
-    # frozen (read-only), which mypy refuses although every use only reads it.
-    market = cast(MarketCalendar, calendar)
     opener = TradeOpener(engine, clock, broker, sleep=_no_wait)
-    signals = SignalService(engine, clock, market)
+    signals = SignalService(engine, clock, calendar)
     entry = EntryCoordinator(
         signals,
-        EntryQualificationService(engine, clock, market),
+        EntryQualificationService(engine, clock, calendar),
         opener,
         lanes=1,
     )
