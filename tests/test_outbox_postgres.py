@@ -75,6 +75,21 @@ def test_a_key_locked_by_a_concurrent_claim_is_left_to_it(
     assert set(statuses(engine).values()) == {"PUBLISHED"}
 
 
+def test_a_row_locked_between_two_of_ours_stops_the_key_there(
+    engine: Engine, clock: ManualClock
+) -> None:
+    emit_ticks(engine, clock, [1, 2, 3], key="a")
+    publisher = InMemoryPublisher()
+    relay = OutboxRelay(engine, publisher, clock=clock)
+    with engine.connect() as other_relay, other_relay.begin():
+        # Another claim holds row 2: SKIP LOCKED hands us 1 and 3; 3 must not go.
+        other_relay.execute(text("SELECT id FROM outbox WHERE id = 2 FOR UPDATE"))
+        relay.run_once()
+        assert numbers(publisher) == [1]
+    drain(relay)
+    assert numbers(publisher) == [1, 2, 3]
+
+
 def test_a_write_transaction_in_another_database_does_not_hold_the_relay(
     engine: Engine, clock: ManualClock, pg_databases: PostgresDatabases
 ) -> None:

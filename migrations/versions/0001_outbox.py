@@ -61,9 +61,50 @@ def upgrade() -> None:
         postgresql_where=sa.text("status <> 'PUBLISHED'"),
         sqlite_where=sa.text("status <> 'PUBLISHED'"),
     )
+    op.create_index(
+        "ix_outbox_dead",
+        "outbox",
+        ["partition_key", "id"],
+        unique=False,
+        postgresql_where=sa.text("status = 'DEAD'"),
+        sqlite_where=sa.text("status = 'DEAD'"),
+    )
+    op.create_index(
+        "ix_outbox_pending_available",
+        "outbox",
+        ["available_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'PENDING'"),
+        sqlite_where=sa.text("status = 'PENDING'"),
+    )
+    op.create_index(
+        "ix_outbox_pending_xact",
+        "outbox",
+        ["xact_id"],
+        unique=False,
+        postgresql_where=sa.text("status = 'PENDING'"),
+        sqlite_where=sa.text("status = 'PENDING'"),
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        # Wakes LISTENing relays at commit (dropped on rollback), for every INSERT
+        # into the outbox, without a round trip of its own (outbox/wakeup.py).
+        op.execute(
+            "CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_notify('signal_mgmt_outbox', ''); RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+            "FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER outbox_notify ON outbox")
+        op.execute("DROP FUNCTION outbox_notify()")
+    op.drop_index("ix_outbox_pending_xact", table_name="outbox")
+    op.drop_index("ix_outbox_pending_available", table_name="outbox")
+    op.drop_index("ix_outbox_dead", table_name="outbox")
     op.drop_index("ix_outbox_pending_key", table_name="outbox")
     op.drop_index("ix_outbox_pending", table_name="outbox")
     op.drop_table("outbox")

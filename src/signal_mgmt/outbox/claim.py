@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     Connection,
     Engine,
@@ -26,10 +27,10 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
-    or_,
     select,
     text,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -133,15 +134,9 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
     * SQLite has a single writer (``BEGIN IMMEDIATE``): ids commit in id order
       and claims never overlap, so neither the watermark nor locks are needed.
     """
+    held_back = _held_back(now, watermark)
     earlier_held_back = exists().where(
-        _earlier.c.partition_key == outbox.c.partition_key,
-        _earlier.c.id < outbox.c.id,
-        _earlier.c.status.in_(BLOCKING),
-        or_(
-            _earlier.c.status == DEAD,
-            _earlier.c.available_at > now,
-            ~_settled(_earlier, watermark),
-        ),
+        held_back.c.partition_key == outbox.c.partition_key, held_back.c.id < outbox.c.id
     )
     query = (
         select(outbox)
@@ -157,32 +152,64 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
     return query.with_for_update(skip_locked=True, of=outbox)
 
 
+def _held_back(now: datetime, watermark: int | None) -> CTE:
+    """The open rows that hold their key back: DEAD, leased or delayed, not yet settled.
+
+    Three index scans (``ix_outbox_dead``, ``ix_outbox_pending_available``,
+    ``ix_outbox_pending_xact``), each over a few rows whatever the backlog:
+    finding them among all open rows would make every claim cost O(backlog).
+    """
+    arms = [
+        select(outbox.c.partition_key, outbox.c.id).where(outbox.c.status == DEAD),
+        select(outbox.c.partition_key, outbox.c.id).where(
+            outbox.c.status == PENDING, outbox.c.available_at > now
+        ),
+    ]
+    if watermark is not None:
+        arms.append(
+            select(outbox.c.partition_key, outbox.c.id).where(
+                outbox.c.status == PENDING, outbox.c.xact_id >= watermark
+            )
+        )
+    return union_all(*arms).cte("held_back")
+
+
 def leased_batch(
     now: datetime, batch_size: int, watermark: int, token: uuid.UUID, until: datetime
 ) -> Select[Any]:
     """PostgreSQL: pick, check and lease in ONE statement (one round trip, one snapshot).
 
     ``picked`` locks the candidates; ``checked`` keeps a picked row only if the
-    open (PENDING/DEAD) rows of its key up to it are all ours: the count of those
-    rows equals the row's rank among our rows of that key. Anything else means
+    open (PENDING/DEAD) rows of its key up to it are all ours: none before our
+    first row of the key, and from there to the row as many as its rank among
+    our rows of that key. Anything else means
     another relay's concurrent claim holds one of them (SKIP LOCKED passed it
     over), so the key is left to it from that row on. The count reads the
     statement's snapshot, in which the other relay's rows are still PENDING,
     leased or not yet, so it sees them. ``leased`` takes the lease.
     """
     picked = candidates(now, batch_size, watermark).cte("picked")
-    open_up_to_here = (
+    key = picked.c.partition_key
+    ranked = select(
+        picked.c.id,
+        picked.c.partition_key,
+        func.row_number().over(partition_by=key, order_by=picked.c.id).label("rank"),
+        func.min(picked.c.id).over(partition_by=key).label("first_mine"),
+    ).cte("ranked")
+    same_key_open = and_(
+        _earlier.c.partition_key == ranked.c.partition_key, _earlier.c.status.in_(BLOCKING)
+    )
+    # Both probes walk the (partition_key, id) index over a few entries: the
+    # first stops at the key's first open row, the second spans our own rows.
+    nobody_before_us = ~exists().where(same_key_open, _earlier.c.id < ranked.c.first_mine)
+    open_from_ours_to_here = (
         select(func.count())
-        .select_from(_earlier)
-        .where(
-            _earlier.c.partition_key == picked.c.partition_key,
-            _earlier.c.id <= picked.c.id,
-            _earlier.c.status.in_(BLOCKING),
-        )
+        .where(same_key_open, _earlier.c.id.between(ranked.c.first_mine, ranked.c.id))
         .scalar_subquery()
     )
-    rank = func.row_number().over(partition_by=picked.c.partition_key, order_by=picked.c.id)
-    checked = select(picked.c.id, (open_up_to_here == rank).label("ours")).cte("checked")
+    checked = select(
+        ranked.c.id, and_(nobody_before_us, open_from_ours_to_here == ranked.c.rank).label("ours")
+    ).cte("checked")
     ours_only = select(checked.c.id).where(checked.c.ours).scalar_subquery()
     leased = (
         update(outbox)

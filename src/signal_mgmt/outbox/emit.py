@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, literal_column, text
+from sqlalchemy import Connection, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 
 from signal_mgmt.db import Executor, as_connection
@@ -15,8 +15,6 @@ from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxRow, OutboxStatus
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.events import Event
-
-_NOTIFY = text(f"SELECT pg_notify('{wakeup.CHANNEL}', '')")
 
 
 def _insert_statement(connection: Connection) -> Any:
@@ -64,9 +62,7 @@ def emit(
     ]
     conn = as_connection(connection)
     with translate_db_errors():
+        # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
         conn.execute(_insert_statement(conn), rows)
-        if conn.dialect.name == "postgresql":
-            # Delivered at commit to every LISTENing relay; dropped on rollback.
-            conn.execute(_NOTIFY)
     wakeup.mark_emitted(conn)
     return [event.event_id for event in batch]

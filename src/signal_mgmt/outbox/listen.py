@@ -1,4 +1,4 @@
-"""PostgreSQL LISTEN for the relay's wake-up (emit runs ``pg_notify`` in its transaction)."""
+"""PostgreSQL LISTEN for the relay's wake-up (the outbox's INSERT trigger NOTIFYs at commit)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ Two doorbells ring a relay:
 * in-process: ``emit`` flags its connection; when that connection's outermost
   transaction commits, every relay of the same database in this process is
   woken at once (SQLite has no LISTEN, so this is its only fast path);
-* PostgreSQL: ``emit`` also runs ``pg_notify(CHANNEL)``, delivered by the
-  server at commit to every relay that LISTENs, in any process.
+* PostgreSQL: a statement trigger on ``outbox`` (migration 0001) runs
+  ``pg_notify(CHANNEL)``, delivered by the server at commit to every relay
+  that LISTENs, in any process (the name is repeated in the migration).
 
 Both only shorten a wait: a relay polls anyway, so a lost ring delays an
 event by at most one poll interval and never loses it.
