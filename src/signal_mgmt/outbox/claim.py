@@ -182,11 +182,11 @@ def leased_batch(
     ``picked`` locks the candidates; ``checked`` keeps a picked row only if the
     open (PENDING/DEAD) rows of its key up to it are all ours: none before our
     first row of the key, and from there to the row as many as its rank among
-    our rows of that key. Anything else means
-    another relay's concurrent claim holds one of them (SKIP LOCKED passed it
-    over), so the key is left to it from that row on. The count reads the
-    statement's snapshot, in which the other relay's rows are still PENDING,
-    leased or not yet, so it sees them. ``leased`` takes the lease.
+    our rows of that key. Anything else means another relay's concurrent claim
+    holds one of them (SKIP LOCKED passed it over), so the key is left to it
+    from that row on. The probes read the statement's snapshot, in which the
+    other relay's rows are still PENDING (leased or not yet), so they see them.
+    ``leased`` takes the lease and returns the rows.
     """
     picked = candidates(now, batch_size, watermark).cte("picked")
     key = picked.c.partition_key
