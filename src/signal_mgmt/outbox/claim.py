@@ -9,6 +9,7 @@ batch until the lease runs out; then any relay claims it again.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
@@ -34,7 +36,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Update
+from sqlalchemy.sql.elements import BindParameter
 
 from signal_mgmt.models import OutboxRow, OutboxStatus
 from signal_mgmt.outbox.events import OutboxMessage
@@ -89,13 +92,23 @@ def watermark(connection: Connection) -> int | None:
     return int(connection.execute(WATERMARK).scalar_one())
 
 
-def _settled(table: FromClause, watermark: int | None) -> ColumnElement[bool]:
-    if watermark is None:  # SQLite: one writer at a time, ids commit in order
+# The statements are built once, with these parameters, and reused: building and
+# hashing them per claim cost more than running them.
+NOW: BindParameter[Any] = bindparam("now")
+BATCH_SIZE: BindParameter[Any] = bindparam("batch_size")
+SETTLED_BELOW: BindParameter[Any] = bindparam("watermark")
+TOKEN: BindParameter[Any] = bindparam("token")
+LEASED_UNTIL: BindParameter[Any] = bindparam("until")
+
+
+def _settled(table: FromClause, watermarked: bool) -> ColumnElement[bool]:
+    if not watermarked:  # SQLite: one writer at a time, ids commit in order
         return true()
-    return table.c.xact_id < watermark
+    return table.c.xact_id < SETTLED_BELOW
 
 
-def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[Any]:
+@functools.cache
+def candidates(watermarked: bool) -> Select[Any]:
     """The claim query. Why it is correct:
 
     * Order: events are delivered per ``partition_key`` in ``id`` order. A row
@@ -134,7 +147,7 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
     * SQLite has a single writer (``BEGIN IMMEDIATE``): ids commit in id order
       and claims never overlap, so neither the watermark nor locks are needed.
     """
-    held_back = _held_back(now, watermark)
+    held_back = _held_back(watermarked)
     earlier_held_back = exists().where(
         held_back.c.partition_key == outbox.c.partition_key, held_back.c.id < outbox.c.id
     )
@@ -142,17 +155,17 @@ def candidates(now: datetime, batch_size: int, watermark: int | None) -> Select[
         select(outbox)
         .where(
             outbox.c.status == PENDING,
-            outbox.c.available_at <= now,
-            _settled(outbox, watermark),
+            outbox.c.available_at <= NOW,
+            _settled(outbox, watermarked),
             ~earlier_held_back,
         )
         .order_by(outbox.c.id)
-        .limit(batch_size)
+        .limit(BATCH_SIZE)
     )
     return query.with_for_update(skip_locked=True, of=outbox)
 
 
-def _held_back(now: datetime, watermark: int | None) -> CTE:
+def _held_back(watermarked: bool) -> CTE:
     """The open rows that hold their key back: DEAD, leased or delayed, not yet settled.
 
     Three index scans (``ix_outbox_dead``, ``ix_outbox_pending_available``,
@@ -162,21 +175,20 @@ def _held_back(now: datetime, watermark: int | None) -> CTE:
     arms = [
         select(outbox.c.partition_key, outbox.c.id).where(outbox.c.status == DEAD),
         select(outbox.c.partition_key, outbox.c.id).where(
-            outbox.c.status == PENDING, outbox.c.available_at > now
+            outbox.c.status == PENDING, outbox.c.available_at > NOW
         ),
     ]
-    if watermark is not None:
+    if watermarked:
         arms.append(
             select(outbox.c.partition_key, outbox.c.id).where(
-                outbox.c.status == PENDING, outbox.c.xact_id >= watermark
+                outbox.c.status == PENDING, outbox.c.xact_id >= SETTLED_BELOW
             )
         )
     return union_all(*arms).cte("held_back")
 
 
-def leased_batch(
-    now: datetime, batch_size: int, watermark: int, token: uuid.UUID, until: datetime
-) -> Select[Any]:
+@functools.cache
+def leased_batch() -> Select[Any]:
     """PostgreSQL: pick, check and lease in ONE statement (one round trip, one snapshot).
 
     ``picked`` locks the candidates; ``checked`` keeps a picked row only if the
@@ -188,7 +200,7 @@ def leased_batch(
     other relay's rows are still PENDING (leased or not yet), so they see them.
     ``leased`` takes the lease and returns the rows.
     """
-    picked = candidates(now, batch_size, watermark).cte("picked")
+    picked = candidates(watermarked=True).cte("picked")
     key = picked.c.partition_key
     ranked = select(
         picked.c.id,
@@ -215,7 +227,7 @@ def leased_batch(
         update(outbox)
         # = ANY(ARRAY(subquery)): primary-key probes, never a hash join over the table
         .where(outbox.c.id == any_(func.array(ours_only)))
-        .values(claim_token=token, available_at=until)
+        .values(claim_token=TOKEN, available_at=LEASED_UNTIL)
         .returning(*outbox.c)
         .cte("leased")
     )
@@ -227,11 +239,13 @@ def claim(
 ) -> list[OutboxMessage]:
     """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
     settled_below = watermark(connection)  # first statement: see WATERMARK
+    params = {"now": now, "batch_size": batch_size, "watermark": settled_below}
     if settled_below is not None:
-        query = leased_batch(now, batch_size, settled_below, token, now + lease)
-        return [to_message(row) for row in connection.execute(query).all()]
+        leasing = {"token": token, "until": now + lease}
+        rows = connection.execute(leased_batch(), params | leasing).all()
+        return [to_message(row) for row in rows]
     # SQLite: claims never overlap (one writer), so there is no other relay to check for.
-    picked = [to_message(row) for row in connection.execute(candidates(now, batch_size, None))]
+    picked = [to_message(row) for row in connection.execute(candidates(False), params)]
     if picked:
         connection.execute(
             update(outbox)
@@ -264,6 +278,29 @@ def to_message(row: Row[Any]) -> OutboxMessage:
         headers=mapping["headers"],
         created_at=mapping["created_at"],
         attempts=mapping["attempts"],
+    )
+
+
+@functools.cache
+def mark_published(dialect_name: str) -> Update:
+    """The hot-path mark, built once: rows still leased to ``token`` become PUBLISHED.
+
+    Parameters: ``token``, ``ids``, ``published_at``, ``tries``.
+    """
+    if dialect_name == "postgresql":
+        ids = outbox.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(BigInteger())))
+    else:
+        ids = outbox.c.id.in_(bindparam("ids", expanding=True))
+    return (
+        update(outbox)
+        .where(outbox.c.claim_token == TOKEN, ids)
+        .values(
+            status=OutboxStatus.PUBLISHED.value,
+            published_at=bindparam("published_at"),
+            attempts=outbox.c.attempts + bindparam("tries"),
+            claim_token=None,
+            last_error=None,
+        )
     )
 
 
