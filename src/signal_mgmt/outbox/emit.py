@@ -2,30 +2,72 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, literal_column
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import TextClause, Uuid, bindparam, text
 
 from signal_mgmt.db import Executor, as_connection
 from signal_mgmt.errors import InvalidInputError, translate_db_errors
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import OutboxRow, OutboxStatus
+from signal_mgmt.models import JSONDocument, OutboxRow, OutboxStatus, UTCDateTime
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.events import Event
 
+_COLUMNS = (
+    "event_id",
+    "event_type",
+    "aggregate_type",
+    "aggregate_id",
+    "partition_key",
+    "payload",
+    "headers",
+    "created_at",
+    "available_at",
+    "attempts",
+    "status",
+)
+_TYPED = {
+    "event_id": Uuid(),
+    "payload": JSONDocument,
+    "headers": JSONDocument,
+    "created_at": UTCDateTime(),
+    "available_at": UTCDateTime(),
+}
+MAX_ROWS_PER_INSERT = 1000
+"""Rows per INSERT statement (11 parameters each, well under both databases' limits)."""
 
-def _insert_statement(connection: Connection) -> Any:
-    if connection.dialect.name == "postgresql":
-        # The writing transaction's 64-bit id: the relay's commit-order watermark.
-        return (
-            postgresql.insert(OutboxRow)
-            .values(xact_id=literal_column("pg_current_xact_id()::text::bigint"))
-            .on_conflict_do_nothing(index_elements=["event_id"])
-        )
-    return sqlite.insert(OutboxRow).on_conflict_do_nothing(index_elements=["event_id"])
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_insert(rows: int, dialect_name: str) -> TextClause:
+    """``INSERT ... VALUES (...), ... ON CONFLICT (event_id) DO NOTHING`` for ``rows`` rows.
+
+    Text, built once per row count: SQLAlchemy 2.0 never caches the compiled
+    form of a dialect ``insert().on_conflict_do_nothing()`` (sqlalchemy#10445),
+    and compiling it took as long as running it. On PostgreSQL each row also
+    records its writing transaction, the relay's commit-order watermark.
+    """
+    xact_column, xact_value = (
+        (", xact_id", ", pg_current_xact_id()::text::bigint")
+        if dialect_name == "postgresql"
+        else ("", "")
+    )
+    values = ", ".join(
+        "(" + ", ".join(f":{column}_{n}" for column in _COLUMNS) + xact_value + ")"
+        for n in range(rows)
+    )
+    sql = (
+        f"INSERT INTO {OutboxRow.__tablename__} ({', '.join(_COLUMNS)}{xact_column}) "
+        f"VALUES {values} ON CONFLICT (event_id) DO NOTHING"
+    )
+    typed = [
+        bindparam(f"{column}_{n}", type_=kind)
+        for n in range(rows)
+        for column, kind in _TYPED.items()
+    ]
+    return text(sql).bindparams(*typed)
 
 
 def emit(
@@ -45,24 +87,31 @@ def emit(
             raise InvalidInputError("emit takes Event instances", field="events", value=event)
     now = clock.now()
     rows = [
-        {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "aggregate_type": event.aggregate_type,
-            "aggregate_id": event.aggregate_id,
-            "partition_key": event.key,
-            "payload": event.payload.model_dump(mode="json"),
-            "headers": dict(event.headers),
-            "created_at": now,
-            "available_at": event.available_at or now,
-            "attempts": 0,
-            "status": OutboxStatus.PENDING.value,
-        }
+        (
+            event.event_id,
+            event.event_type,
+            event.aggregate_type,
+            event.aggregate_id,
+            event.key,
+            event.payload.model_dump(mode="json"),
+            dict(event.headers),
+            now,
+            event.available_at or now,
+            0,
+            OutboxStatus.PENDING.value,
+        )
         for event in batch
     ]
     conn = as_connection(connection)
     with translate_db_errors():
         # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
-        conn.execute(_insert_statement(conn), rows)
+        for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+            chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+            params = {
+                f"{column}_{n}": value
+                for n, row in enumerate(chunk)
+                for column, value in zip(_COLUMNS, row, strict=True)
+            }
+            conn.execute(_multi_row_insert(len(chunk), conn.dialect.name), params)
     wakeup.mark_emitted(conn)
     return [event.event_id for event in batch]
