@@ -51,10 +51,10 @@ BLOCKING = (PENDING, DEAD)
 """Statuses that hold back the later events of their key (PARKED does not)."""
 
 # The watermark: the oldest transaction of THIS database still running (or
-# prepared), as a 64-bit xact id, or the next xact id if none runs. It is read
-# by the claim transaction's FIRST statement, before the statement that reads
-# the rows takes its snapshot (so the activity view is fresh, and every
-# transaction below the watermark had finished before the rows were read).
+# prepared), as a 64-bit xact id, or the next xact id if none runs. The claim
+# transaction reads it before the statement that reads the rows takes its
+# snapshot, so every transaction below the watermark had finished before the
+# rows were read (and, read once per transaction, the activity view is fresh).
 # pg_stat_activity shows only 32-bit xids: each is widened against the next
 # 64-bit xid (running xids are always within 2^31 of it); an xid assigned
 # after that instant (its distance comes out "negative") is skipped, as it is
@@ -238,7 +238,7 @@ def claim(
     connection: Connection, *, now: datetime, batch_size: int, lease: timedelta, token: uuid.UUID
 ) -> list[OutboxMessage]:
     """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
-    settled_below = watermark(connection)  # first statement: see WATERMARK
+    settled_below = watermark(connection)  # before the rows' snapshot: see WATERMARK
     params = {"now": now, "batch_size": batch_size, "watermark": settled_below}
     if settled_below is not None:
         leasing = {"token": token, "until": now + lease}
