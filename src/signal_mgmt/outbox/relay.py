@@ -106,7 +106,7 @@ class OutboxRelay:
         return cls(engine, publisher, **options)
 
     @contextmanager
-    def _bookkeeping(self) -> Iterator[Connection]:
+    def _bookkeeping(self, *, relaxed_by_statement: bool = False) -> Iterator[Connection]:
         """A transaction of the relay's own (claim, lease renewal, mark).
 
         On PostgreSQL it commits without waiting for the WAL flush: if the server
@@ -116,7 +116,7 @@ class OutboxRelay:
         commit->publish latency.
         """
         with transaction(self.engine) as conn:
-            if conn.dialect.name == "postgresql":
+            if conn.dialect.name == "postgresql" and not relaxed_by_statement:
                 conn.execute(_NO_FLUSH_WAIT)
             yield conn
 
@@ -132,7 +132,7 @@ class OutboxRelay:
         if self.stopping.is_set():
             return 0
         token = uuid.uuid4()
-        with self._bookkeeping() as conn:
+        with self._bookkeeping(relaxed_by_statement=True) as conn:  # claim.leased_batch
             batch = claim(
                 conn,
                 now=self.clock.now(),
