@@ -7,9 +7,10 @@ after exit activity and every few minutes. Time is a ``ManualClock`` set to each
 tick's timestamp, so the day replays identically for a seed.
 
 Faults on purpose (``faults.FaultPlan``): a broker outage, seeded rejections
-and unknown outcomes at the broker, and a crash-and-restart: in the first busy
-step after the restart time, work stops half way (signals published but not
-qualified, exits decided but not dispatched); new service instances on the
+and unknown outcomes at the broker, and a crash-and-restart: in the first step
+after the restart time that detects a breakout (or, failing one within an hour,
+any busy step), work stops half way (signals published but their deliveries
+not qualified, exits decided but not dispatched); new service instances on the
 same database then finish it through their replay sweeps.
 """
 
@@ -44,8 +45,10 @@ FAULTS_STOP = time(15, 10)
 """No injected faults after this (exchange-local): the 15:15 square-off must finish."""
 FINAL_PASSES = 10
 MANUAL_EXIT_AT = time(14, 30)
-RESTART_AT_THE_LATEST = timedelta(minutes=30)
-"""The crash waits for a busy step (so the replay has work), but not longer than this."""
+CRASH_ON_ENTRY_FOR = timedelta(hours=1)
+"""For this long after the restart time the crash waits for a breakout, so that the
+replay has entry work; then any busy step will do."""
+RESTART_AT_THE_LATEST = timedelta(minutes=90)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,19 +179,23 @@ class TradingDay:
             self._restart_pending = self._restart_pending or (
                 self.counts.restarts == 0 and at >= self.plan.restart_at
             )
-            busy = False
+            busy = entered = False
             for tick in group:
                 self.counts.ticks += 1
                 self.market.set_price(tick.symbol, tick.price)
                 found = breakout.on_tick(tick)
                 if found is not None:
                     self._enter(services, found)
-                    busy = True
+                    busy = entered = True
                 busy = self._exit_tick(services, tick) or busy
             if not self._manual_exit_done and at >= self._manual_exit_at:
                 busy = self._manual_exit(services, at) or busy
-            overdue = at >= self.plan.restart_at + RESTART_AT_THE_LATEST
-            if self._restart_pending and (busy or overdue):
+            waited = at - self.plan.restart_at
+            if self._restart_pending and (
+                entered
+                or (busy and waited >= CRASH_ON_ENTRY_FOR)
+                or waited >= RESTART_AT_THE_LATEST
+            ):
                 services = self._restart(services)
             elif busy or at - last_settle >= SETTLE_EVERY:
                 self._settle(services)
@@ -233,10 +240,10 @@ class TradingDay:
     def _manual_exit(self, services: Services, at: datetime) -> bool:
         """The host forces one exit (a desk's kill switch): the oldest open trade goes."""
         self._manual_exit_done = True
-        oldest = next(iter(load_open_trades(services.engine)), None)
-        if oldest is None:
+        watched = (t for t, _ in load_open_trades(services.engine) if t.trade_id in services)
+        trade = next(watched, None)
+        if trade is None:
             return False
-        trade, _ = oldest
         self.counts.manual_exits += 1
         return self._count_exits([services.monitor.request_manual_exit(trade.trade_id, at)])
 

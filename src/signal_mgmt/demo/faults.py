@@ -38,7 +38,7 @@ class FaultPlan:
             outage_start=calendar.at_local(day, time(10, 40)),
             outage_noticed=calendar.at_local(day, time(10, 43)),
             outage_end=calendar.at_local(day, time(11, 0)),
-            restart_at=calendar.at_local(day, time(12, 30)),
+            restart_at=calendar.at_local(day, time(11, 5)),
         )
 
     def broker_down(self, at: datetime) -> bool:

@@ -72,6 +72,10 @@ class Services:
     closer: TradeCloser
     relay: RelayThread
 
+    def __contains__(self, trade_id: object) -> bool:
+        """Whether the exit monitor watches this trade."""
+        return trade_id in self.monitor.detector
+
     @property
     def watched(self) -> int:
         return len(self.monitor.detector)
@@ -102,6 +106,7 @@ class Services:
     def replay(self) -> ReplayCounts:
         """What a TMS runs on start, before taking new work."""
         entry = self.entry.replay()
+        self.track_opened(entry.trades_advanced)
         exits = self.exits.replay()
         dispatched = self.dispatcher.dispatch_pending()
         self.settle()
