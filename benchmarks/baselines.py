@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from database import BenchDatabase
-from measure import rate
+from measure import Work
 from parallel import run_together
 from psycopg.types.json import Jsonb
 
@@ -40,7 +41,8 @@ def outbox_params(event_type: str, aggregate: str, aggregate_id: object) -> tupl
     )
 
 
-def domain_event_tx(database: BenchDatabase, count: int) -> float:
+@contextmanager
+def domain_event_worker(database: BenchDatabase) -> Iterator[Work]:
     """Benchmark 1 baseline: one domain row + one outbox row, committed, per transaction."""
     with database.connect() as conn:
 
@@ -57,10 +59,26 @@ def domain_event_tx(database: BenchDatabase, count: int) -> float:
             )
             conn.commit()
 
-        return rate(count, one)
+        yield one
 
 
-def signal_fanout_tx(database: BenchDatabase, count: int, user_broker_ids: list[int]) -> float:
+@contextmanager
+def single_insert_worker(database: BenchDatabase) -> Iterator[Work]:
+    """The issue's literal baseline for benchmark 1: one INSERT + COMMIT, no event."""
+    with database.connect() as conn:
+
+        def one(i: int) -> None:
+            conn.execute(
+                "INSERT INTO raw.bench_domain (symbol, price, created_at) VALUES (%s, %s, %s)",
+                (f"SYM{i % 500}", Decimal("100.05"), datetime.now(UTC)),
+            )
+            conn.commit()
+
+        yield one
+
+
+@contextmanager
+def signal_fanout_worker(database: BenchDatabase, user_broker_ids: list[int]) -> Iterator[Work]:
     """Benchmark 2 baseline: 1 signal + N deliveries + N+1 outbox rows, multi-row VALUES."""
     deliveries_sql = (
         "INSERT INTO raw.signal_deliveries (signal_id, user_broker_id, symbol, created_at) VALUES "
@@ -103,7 +121,7 @@ def signal_fanout_tx(database: BenchDatabase, count: int, user_broker_ids: list[
             conn.execute(outbox_sql, [value for event in events for value in event])
             conn.commit()
 
-        return rate(count, one)
+        yield one
 
 
 def seed_pending(database: BenchDatabase, schema: str, rows: int, keys: int = 1000) -> None:

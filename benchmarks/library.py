@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from baselines import seed_pending
 from database import BenchDatabase
-from measure import paced, rate
+from measure import Work, paced
 from parallel import run_together
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -52,7 +53,8 @@ class BenchRecorded(BaseModel):
     bench_id: int
 
 
-def domain_event_tx(database: BenchDatabase, count: int) -> float:
+@contextmanager
+def domain_event_worker(database: BenchDatabase) -> Iterator[Work]:
     """Benchmark 1: a domain row and its event in one ``transaction()`` with ``emit``."""
     engine = database.engine()
     clock = SystemClock()
@@ -78,7 +80,7 @@ def domain_event_tx(database: BenchDatabase, count: int) -> float:
 
     try:
         one(-1)  # warm the pool and the statement caches, as the raw side's connect does
-        return rate(count, one)
+        yield one
     finally:
         engine.dispose()
 
@@ -156,7 +158,8 @@ def setup_audience(database: BenchDatabase, size: int) -> list[int]:
     return ids
 
 
-def signal_fanout_tx(database: BenchDatabase, count: int, audience: int) -> float:
+@contextmanager
+def signal_fanout_worker(database: BenchDatabase, audience: int) -> Iterator[Work]:
     """Benchmark 2: ``SignalService.publish`` fanning out to ``audience`` user-brokers."""
     engine = database.engine()
     clock = SystemClock()
@@ -177,7 +180,7 @@ def signal_fanout_tx(database: BenchDatabase, count: int, audience: int) -> floa
             raise RuntimeError(f"publish {i}: {result}")
 
     try:
-        return rate(count, one)
+        yield one
     finally:
         engine.dispose()
 

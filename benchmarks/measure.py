@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -18,12 +18,24 @@ class Figure:
     higher_is_better: bool = True
 
 
-def rate(count: int, work: Callable[[int], None]) -> float:
-    """Run ``work(i)`` for i in range(count); return calls per second."""
-    started = time.perf_counter()
-    for i in range(count):
-        work(i)
-    return count / (time.perf_counter() - started)
+Work = Callable[[int], None]
+"""One unit of benchmarked work; ``i`` numbers the call (for unique keys)."""
+
+
+def interleaved_rates(workers: Mapping[str, Work], count: int, chunk: int = 50) -> dict[str, float]:
+    """Calls per second of each worker, ``count`` calls each, run in alternating chunks.
+
+    On a shared machine the load drifts within seconds; alternating the library and
+    its baseline every ``chunk`` calls gives both the same drift.
+    """
+    spent = dict.fromkeys(workers, 0.0)
+    for start in range(0, count, chunk):
+        for name, work in workers.items():
+            started = time.perf_counter()
+            for i in range(start, min(count, start + chunk)):
+                work(i)
+            spent[name] += time.perf_counter() - started
+    return {name: count / seconds for name, seconds in spent.items()}
 
 
 def percentiles_ms(samples_ns: Sequence[int], prefix: str) -> list[Figure]:
