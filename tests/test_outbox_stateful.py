@@ -143,6 +143,29 @@ class OutboxMachine(RuleBasedStateMachine):
     def operator_retries_dead(self) -> None:
         store.retry_dead(self.engine, self.clock)
 
+    @precondition(lambda self: self.concurrent)
+    @rule(data=st.data())
+    def relay_runs_while_another_relay_claims(self, data: st.DataObject) -> None:
+        """Another claim holds a claimable row locked (SKIP LOCKED passes it) while ours runs."""
+        with self.engine.connect() as conn:
+            claimable = (
+                conn.execute(
+                    select(OutboxRow.id).where(
+                        OutboxRow.status == "PENDING", OutboxRow.available_at <= self.clock.now()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if not claimable:
+            return
+        row_id = data.draw(st.sampled_from(sorted(claimable)))
+        with self.engine.connect() as other, other.begin():
+            other.execute(
+                select(OutboxRow.id).where(OutboxRow.id == row_id).with_for_update(skip_locked=True)
+            )
+            self.relay.run_once()
+
     # -- invariants ---------------------------------------------------------------------
     @invariant()
     def nothing_rolled_back_or_uncommitted_is_delivered(self) -> None:
