@@ -35,7 +35,6 @@ app.command()(outbox.relay)
 app.add_typer(outbox.outbox_app, name="outbox")
 
 # ---- commands of other modules register below, one line each ----------------------------
-# e.g. app.command()(demo.demo)   (signal_mgmt.cli.demo)
 app.command()(demo.demo)
 
 
