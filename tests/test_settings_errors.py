@@ -41,7 +41,9 @@ def test_bad_setting_is_one_line_config_error(
     assert env.removeprefix("SIGNAL_MGMT_").lower() in str(info.value)
 
 
-@pytest.mark.parametrize("url", ["", "nonsense://", "mysql://root@127.0.0.1/test"])
+@pytest.mark.parametrize(
+    "url", ["", "nonsense://", "mysql://root@127.0.0.1/test", "postgresql+nodriver://h/db"]
+)
 def test_make_engine_refuses_bad_urls(url: str) -> None:
     with pytest.raises(ConfigError):
         make_engine(url)

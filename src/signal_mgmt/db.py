@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
 from signal_mgmt.errors import ConfigError, translate_db_errors
@@ -37,21 +37,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     PostgreSQL URLs are routed to psycopg 3. SQLite gets WAL, a busy timeout and
     ``BEGIN IMMEDIATE`` so that a write transaction takes the write lock at its
     start: two writers then queue instead of failing a lock upgrade midway.
+    ``kwargs`` go to ``create_engine`` (e.g. ``pool_pre_ping=True``, ``pool_size``).
     """
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"not a database URL: {url!r}") from None
     backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        if parsed.drivername in {"postgresql", "postgres"}:
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
-    if backend == "sqlite":
+    if backend not in {"postgresql", "sqlite"}:
+        raise ConfigError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
         engine = create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"no driver for {parsed.drivername!r}: use sqlite or postgresql"
+        ) from None
+    if backend == "sqlite":
         _configure_sqlite(engine)
-        return engine
-    raise ConfigError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -13,7 +13,6 @@ from typing import NoReturn
 import typer
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import NoSuchModuleError
 
 from signal_mgmt.db import make_engine
 from signal_mgmt.errors import (
@@ -65,10 +64,7 @@ def open_engine(settings: Settings, *, create: bool = False) -> Engine:
         path = Path(url.database or "")
         if not create and not path.exists():
             raise ConfigError(f"database {path} does not exist; run `signal-mgmt migrate` first")
-    try:
-        return make_engine(settings.database_url)
-    except NoSuchModuleError:
-        raise ConfigError(f"no driver for {url.drivername!r}: use sqlite or postgresql") from None
+    return make_engine(settings.database_url)
 
 
 def parse_duration(text: str) -> timedelta:
