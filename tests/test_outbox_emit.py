@@ -1,15 +1,17 @@
-"""emit: fan-out beyond one statement's rows, duplicates inside one call, the watermark column."""
+"""emit: dedup by event_id, rollback, bad input, fan-out beyond one statement, the watermark."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from outbox_support import tick
+from outbox_support import Tick, statuses, tick
 from signal_mgmt.db import transaction
+from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import MAX_ROWS_PER_INSERT, emit
+from signal_mgmt.outbox.events import Event, event_id_for
 
 
 def test_fan_out_larger_than_one_insert(engine: Engine, clock: ManualClock) -> None:
@@ -37,3 +39,45 @@ def test_each_row_records_its_writing_transaction(engine: Engine, clock: ManualC
         current = conn.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
     with engine.connect() as conn:
         assert set(conn.execute(select(OutboxRow.xact_id)).scalars()) == {current}
+
+
+def test_re_emitting_a_fact_makes_no_second_event(engine: Engine, clock: ManualClock) -> None:
+    with transaction(engine) as conn:
+        ids = emit(conn, [tick(n) for n in range(300)], clock)
+    with transaction(engine) as conn:
+        emit(conn, [tick(n) for n in range(0, 300, 7)], clock)
+    assert len(statuses(engine)) == 300
+    assert ids[0] == event_id_for("TICK", "tick:0")
+
+
+def test_rolled_back_emit_leaves_nothing(engine: Engine, clock: ManualClock) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction(engine) as conn:
+        emit(conn, tick(1), clock)
+        raise Boom
+    assert statuses(engine) == {}
+
+
+def test_emit_refuses_non_events(engine: Engine, clock: ManualClock) -> None:
+    with pytest.raises(InvalidInputError), transaction(engine) as conn:
+        emit(conn, [tick(1), {"event_type": "X"}], clock)  # type: ignore[list-item]
+    assert statuses(engine) == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"event_type": ""}, {"event_type": "has space"}, {"aggregate_id": ""}, {"partition_key": ""}],
+)
+def test_malformed_event_is_an_invalid_input_error(bad: dict[str, str]) -> None:
+    fields = {
+        "event_type": "TICK",
+        "aggregate_type": "test",
+        "aggregate_id": "1",
+        "idempotency_key": "k",
+        "payload": Tick(n=1),
+        **bad,
+    }
+    with pytest.raises(InvalidInputError):
+        Event[Tick](**fields)  # type: ignore[arg-type]
