@@ -23,9 +23,12 @@ from typing import Any
 
 import nats
 import pika
+import pytest
 import redis
 
+from signal_mgmt.errors import PublishError
 from signal_mgmt.outbox.events import OutboxMessage, event_id_for
+from signal_mgmt.outbox.publishers.base import Publisher
 
 NATS_URL = "nats://127.0.0.1:4222"
 NATS_PORT = 4222
@@ -356,3 +359,28 @@ class TcpProxy:
         for each in (sock, peer):
             self._selector.unregister(each)
             each.close()
+
+
+def publish_through_outage(publisher: Publisher, proxy: TcpProxy, size: int = 5) -> list[str]:
+    """Publish, cut the broker off (three publishes, as the relay's retries, fail
+    transiently), restore it, publish the failed batch and one more.
+
+    Returns the event ids in the order the broker must have received them first.
+    """
+    try:
+        before, during, after = batch(size), batch(size), batch(size)
+        publisher.publish(before)
+        proxy.cut()
+        for _ in range(3):
+            with pytest.raises(PublishError) as raised:
+                publisher.publish(during)
+            assert raised.value.transient
+        proxy.restore()
+        publisher.publish(during)
+        publisher.publish(after)
+    finally:
+        close = getattr(publisher, "close", None)
+        if close is not None:
+            close()
+        proxy.close()
+    return ids(before) + ids(during) + ids(after)

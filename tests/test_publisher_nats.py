@@ -21,6 +21,7 @@ from broker_support import (
     ids,
     message,
     nats_stream,
+    publish_through_outage,
     unique_name,
 )
 from signal_mgmt.errors import ConfigError, PublishError
@@ -95,22 +96,8 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
     pub = NatsPublisher(
         f"nats://{proxy.url_host}", subject_template=stream.subject_template(), stream=stream.name
     )
-    try:
-        before, during, after = batch(6), batch(6), batch(6)
-        pub.publish(before)
-        proxy.cut()
-        for _ in range(3):  # the relay's retries while the broker is away
-            with pytest.raises(PublishError) as raised:
-                pub.publish(during)
-            assert raised.value.transient
-        proxy.restore()
-        pub.publish(during)
-        pub.publish(after)
-    finally:
-        pub.close()
-        proxy.close()
-    delivered = first_seen_order(stream.event_ids())
-    assert delivered == ids(before) + ids(during) + ids(after)
+    expected = publish_through_outage(pub, proxy, size=6)
+    assert first_seen_order(stream.event_ids()) == expected
 
 
 def test_a_closed_publisher_reconnects_on_the_next_publish(

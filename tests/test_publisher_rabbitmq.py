@@ -20,6 +20,7 @@ from broker_support import (
     first_seen_order,
     ids,
     message,
+    publish_through_outage,
     unique_name,
 )
 from signal_mgmt.errors import ConfigError, PublishError
@@ -90,21 +91,8 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
         f"amqp://guest:guest@{proxy.url_host}/%2F?connection_attempts=1",
         exchange=binding.exchange,
     )
-    try:
-        before, during, after = batch(5), batch(5), batch(5)
-        pub.publish(before)
-        proxy.cut()
-        for _ in range(3):
-            with pytest.raises(PublishError) as raised:
-                pub.publish(during)
-            assert raised.value.transient
-        proxy.restore()
-        pub.publish(during)
-        pub.publish(after)
-    finally:
-        pub.close()
-        proxy.close()
-    assert first_seen_order(binding.message_ids()) == ids(before) + ids(during) + ids(after)
+    expected = publish_through_outage(pub, proxy)
+    assert first_seen_order(binding.message_ids()) == expected
 
 
 def test_a_closed_publisher_reconnects(binding: AmqpBinding, publisher: RabbitMqPublisher) -> None:

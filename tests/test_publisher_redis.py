@@ -19,6 +19,7 @@ from broker_support import (
     first_seen_order,
     ids,
     message,
+    publish_through_outage,
     redis_keys,
 )
 from signal_mgmt.errors import ConfigError, PublishError
@@ -85,21 +86,8 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(keys:
     stream = f"{keys.prefix}.events"
     proxy = TcpProxy(REDIS_PORT)
     pub = from_url(f"redis://{proxy.url_host}/0?stream={stream}")
-    try:
-        before, during, after = batch(5), batch(5), batch(5)
-        pub.publish(before)
-        proxy.cut()
-        for _ in range(3):
-            with pytest.raises(PublishError) as raised:
-                pub.publish(during)
-            assert raised.value.transient
-        proxy.restore()
-        pub.publish(during)
-        pub.publish(after)
-    finally:
-        pub.close()
-        proxy.close()
-    assert first_seen_order(keys.event_ids(stream)) == ids(before) + ids(during) + ids(after)
+    expected = publish_through_outage(pub, proxy)
+    assert first_seen_order(keys.event_ids(stream)) == expected
 
 
 def test_from_url_reads_options_and_passes_redis_options_through() -> None:
