@@ -62,6 +62,10 @@ BLOCKING = (PENDING, DEAD)
 # Why not pg_snapshot_xmin(pg_current_snapshot())? It is the same bound, but
 # cluster-wide: a write transaction in ANOTHER database of the server would
 # hold our relay back too.
+# The same statement pins this transaction to custom plans: psycopg prepares the
+# claim after a few runs, and a generic plan of it (planned without knowing
+# ``now`` or the watermark) drained ~25x slower when forced. set_config(...,
+# true) is transaction-local and costs no extra round trip.
 WATERMARK = text(
     """
     WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
@@ -80,7 +84,7 @@ WATERMARK = text(
     SELECT least(
         (SELECT xid FROM next),
         (SELECT min(xid) FROM widened WHERE next_xid - xid <= 2147483648)
-    )
+    ), set_config('plan_cache_mode', 'force_custom_plan', true)
     """
 )
 
