@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -39,11 +41,19 @@ def validate_database_url(value: str) -> str:
     return value
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings; any invalid value becomes one ``ConfigError`` line."""
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def build_settings(kind: type[SettingsT], label: str, **overrides: object) -> SettingsT:
+    """Build ``kind``; any invalid value becomes one ``ConfigError`` line naming the setting."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"]) or label
+        raise ConfigError(f"invalid {label} {where}: {first['msg']}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The library's settings from the environment and ``overrides``."""
+    return build_settings(Settings, "setting", **overrides)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import time, timedelta
 from decimal import Decimal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from signal_mgmt.errors import ConfigError
 from signal_mgmt.exit.conditions import (
     ExitCondition,
     StopLoss,
@@ -17,6 +16,7 @@ from signal_mgmt.exit.conditions import (
     TrailingStop,
 )
 from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.settings import build_settings
 
 
 class ExitSettings(BaseSettings):
@@ -54,9 +54,4 @@ class ExitSettings(BaseSettings):
 
 def load_exit_settings(**overrides: object) -> ExitSettings:
     """Build EXIT settings; an invalid value becomes one ``ConfigError``."""
-    try:
-        return ExitSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "exit settings"
-        raise ConfigError(f"invalid exit setting {where}: {first['msg']}") from None
+    return build_settings(ExitSettings, "exit setting", **overrides)
