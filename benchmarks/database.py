@@ -17,8 +17,8 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from signal_mgmt.db import make_engine
-from signal_mgmt.migrate import upgrade
+from signal_mgmt.storage.db import make_engine
+from signal_mgmt.storage.migrations import upgrade
 
 RAW_SCHEMA = """
 CREATE SCHEMA raw;

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from database import BenchDatabase
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.entry.candidate import SignalCandidate
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.entry.service import SignalService
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.conditions import ExitCondition, OpenTrade, StopLoss, Target
@@ -19,8 +19,8 @@ from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Direction, SizingMode
-from signal_mgmt.qualification.entry_service import EntryQualificationService
 from signal_mgmt.reference.admin import InstrumentSpec, ReferenceAdmin, UserBrokerSpec
+from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.open import TradeOpener
 
 TICK = Decimal("0.05")

@@ -28,7 +28,6 @@ from sqlalchemy import (
     select,
 )
 
-from signal_mgmt.db import make_engine, transaction
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.service import SignalService
 from signal_mgmt.market.calendar import nse_calendar
@@ -39,6 +38,7 @@ from signal_mgmt.outbox.events import Event, OutboxMessage
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
 from signal_mgmt.reference.admin import InstrumentSpec, ReferenceAdmin, UserBrokerSpec
+from signal_mgmt.storage.db import make_engine, transaction
 
 bench_domain = Table(
     "bench_domain",

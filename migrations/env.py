@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.models import Base
 from signal_mgmt.settings import load_settings
+from signal_mgmt.storage.db import make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.market.clock import ManualClock
-from signal_mgmt.migrate import upgrade
+from signal_mgmt.storage.db import make_engine
+from signal_mgmt.storage.migrations import upgrade
 
 settings.register_profile(
     "ci",

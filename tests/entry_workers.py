@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.entry import EntryCoordinator, SignalCandidate, SignalService
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
-from signal_mgmt.qualification.entry_service import EntryQualificationService
+from signal_mgmt.storage.db import make_engine
 
 
 def publish_all(

@@ -10,10 +10,10 @@ from sqlalchemy import Connection, Engine, func, select
 
 from entry_support import AT, trade_chain
 from signal_mgmt.exit.candidate import ExitCandidate
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.models import (
     ExitEpisode,
     ExitIntent,
+    ExitReason,
     ExitSignal,
     ExitTrailingMark,
     Order,

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
 
-from signal_mgmt.db import transaction
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
+from signal_mgmt.storage.db import transaction
 
 
 class Tick(BaseModel):

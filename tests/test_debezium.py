@@ -6,7 +6,6 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
@@ -18,6 +17,7 @@ from signal_mgmt.outbox.debezium import (
 )
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
+from signal_mgmt.storage.db import transaction
 
 
 class Detected(BaseModel):

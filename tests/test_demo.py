@@ -14,11 +14,11 @@ from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from signal_mgmt.cli import app
-from signal_mgmt.db import make_engine, transaction
 from signal_mgmt.demo.day import DemoConfig, TradingDay
 from signal_mgmt.demo.invariants import facts_have_one_published_event
 from signal_mgmt.demo.summary import build_summary
 from signal_mgmt.models import OutboxRow
+from signal_mgmt.storage.db import make_engine, transaction
 
 DAY = date(2026, 11, 25)
 SMALL = {"symbols": 6, "users": 3}

@@ -10,12 +10,12 @@ from sqlalchemy import Engine, select
 from entry_support import count
 from entry_world import make_world
 from signal_mgmt.entry import EntryCoordinator
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.execution import SimulatedBroker
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow, Trade, TradeIntent, TradeIntentStatus, TradeStatus
-from signal_mgmt.qualification.entry_service import EntryQualificationService
 from signal_mgmt.tms import TradeOpener
 
 

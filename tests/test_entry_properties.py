@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from entry_world import make_world
-from signal_mgmt.db import make_engine
 from signal_mgmt.entry import EntryCoordinator
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.execution import SimulatedBroker
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
@@ -31,7 +31,7 @@ from signal_mgmt.models import (
     TradeIntentStatus,
     TradeStatus,
 )
-from signal_mgmt.qualification.entry_service import EntryQualificationService
+from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms import TradeOpener
 
 TICKS = {"INFY": Decimal("0.05"), "TCS": Decimal("0.10"), "RELIANCE": Decimal("0.05")}

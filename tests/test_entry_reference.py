@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from entry_support import count
 from entry_world import make_world
-from signal_mgmt.db import transaction
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.execution import SimulatedBroker
 from signal_mgmt.market.calendar import nse_calendar
@@ -23,9 +23,9 @@ from signal_mgmt.models import (
     TradeIntentStatus,
     UserBroker,
 )
-from signal_mgmt.qualification.entry_service import EntryQualificationService
 from signal_mgmt.reference import InstrumentSpec, TableReferenceData, UserBrokerSpec
-from signal_mgmt.state import transition
+from signal_mgmt.storage.db import transaction
+from signal_mgmt.storage.state import transition
 from signal_mgmt.tms import TradeOpener
 
 

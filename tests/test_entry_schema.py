@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import IntegrityViolation
 from signal_mgmt.models import Signal, SignalStatus
+from signal_mgmt.storage.db import transaction
 
 AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 

@@ -11,11 +11,11 @@ from sqlalchemy import Engine, insert, select
 
 from entry_support import count
 from entry_world import make_world
-from signal_mgmt.db import transaction
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow, Signal, SignalDelivery, SignalStatus
+from signal_mgmt.storage.db import transaction
 
 
 def events(engine: Engine) -> list[tuple[str, str]]:

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, update
 
 from entry_support import seed_trade
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution import (
     NewOrder,
@@ -23,6 +22,7 @@ from signal_mgmt.execution import (
 from signal_mgmt.execution.broker import CLIENT_ORDER_ID_MAX
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Order, OrderPurpose, OrderSide, OrderStatus
+from signal_mgmt.storage.db import transaction
 
 
 @given(

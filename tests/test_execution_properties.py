@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from entry_support import seed_trade
-from signal_mgmt.db import transaction
 from signal_mgmt.execution import (
     BrokerOrder,
     BrokerUnavailableError,
@@ -28,6 +27,7 @@ from signal_mgmt.execution import (
 )
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OrderPurpose, OrderSide, OrderStatus
+from signal_mgmt.storage.db import transaction
 
 PLACEMENTS = ["ok", "outage", "refused", "timeout_reached", "timeout_lost"]
 

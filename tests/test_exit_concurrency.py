@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, insert
 
 from exit_support import AT, candidate, event_types, rows, seed
-from signal_mgmt.db import make_engine, transaction
 from signal_mgmt.errors import IntegrityViolation
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.simulated import SimulatedBroker
@@ -22,6 +21,7 @@ from signal_mgmt.exit.service import ExitIntentService
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market import ManualClock
 from signal_mgmt.models import ExitIntent, ExitSignal, Order
+from signal_mgmt.storage.db import make_engine, transaction
 
 WORKERS = 8
 

@@ -15,7 +15,6 @@ from signal_mgmt.exit.candidate import ExitCandidate
 from signal_mgmt.exit.conditions import (
     Crossing,
     ExitCondition,
-    ExitReason,
     OpenTrade,
     StopLoss,
     Target,
@@ -26,7 +25,7 @@ from signal_mgmt.exit.conditions import (
 )
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.market import nse_calendar
-from signal_mgmt.models import Direction
+from signal_mgmt.models import Direction, ExitReason
 
 T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 09:30 Asia/Kolkata, a Wednesday
 ticks_ = st.integers(min_value=1, max_value=400).map(lambda n: Decimal(n) / 4)

@@ -14,13 +14,13 @@ from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.orders import client_order_id
 from signal_mgmt.execution.simulated import SimulatedBroker
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market import ManualClock
 from signal_mgmt.models import (
     ExitIntent,
     ExitIntentStatus,
+    ExitReason,
     Order,
     OrderPurpose,
     Trade,

@@ -10,14 +10,14 @@ from sqlalchemy import Engine, update
 
 from exit_support import AT, rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
-from signal_mgmt.exit.conditions import ExitReason, StopLoss, Target, TrailingStop
+from signal_mgmt.exit.conditions import StopLoss, Target, TrailingStop
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.exit.monitor import ExitMonitor
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.exit.store import save_water_marks
 from signal_mgmt.market import ManualClock
-from signal_mgmt.models import ExitSignal, ExitTrailingMark, Trade
+from signal_mgmt.models import ExitReason, ExitSignal, ExitTrailingMark, Trade
 
 SETTINGS = ExitSettings(cooldown=timedelta(minutes=5), reemit_interval=timedelta(seconds=0))
 

@@ -17,19 +17,19 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from exit_support import AT, candidate, event_types, rows, seed
-from signal_mgmt.db import make_engine
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.orders import client_order_id
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.candidate import ExitCleared
-from signal_mgmt.exit.conditions import ExitReason, StopLoss, Target, TrailingStop
+from signal_mgmt.exit.conditions import StopLoss, Target, TrailingStop
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.exit.store import rebuild_detector, save_water_marks
 from signal_mgmt.market import ManualClock
-from signal_mgmt.models import LIVE_EXIT_STATUSES, ExitIntent, OrderPurpose, Trade
+from signal_mgmt.models import LIVE_EXIT_STATUSES, ExitIntent, ExitReason, OrderPurpose, Trade
+from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.close import TradeCloser
 
 FreshEngine = Callable[[], AbstractContextManager[Engine]]

@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.market import nse_calendar
-from signal_mgmt.models import Direction, OrderSide, OrderType
+from signal_mgmt.models import Direction, ExitReason, OrderSide, OrderType
 from signal_mgmt.qualification.exit_rules import (
     ExitFacts,
     ExitRejectReason,

@@ -11,12 +11,11 @@ from sqlalchemy import Engine, insert, update
 from exit_support import AT, candidate, counts, event_types, rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.candidate import ExitCleared
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.exit.holds import InMemoryExitHolds
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market import ManualClock, nse_calendar
-from signal_mgmt.models import ExitIntent, ExitSignal, Trade, UserBroker
+from signal_mgmt.models import ExitIntent, ExitReason, ExitSignal, Trade, UserBroker
 
 COOLDOWN = timedelta(minutes=5)
 

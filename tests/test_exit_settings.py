@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from signal_mgmt.errors import ConfigError
-from signal_mgmt.exit.conditions import ExitReason, OpenTrade
+from signal_mgmt.exit.conditions import OpenTrade
 from signal_mgmt.exit.settings import load_exit_settings
 from signal_mgmt.market import nse_calendar
-from signal_mgmt.models import Direction
+from signal_mgmt.models import Direction, ExitReason
 
 
 def test_environment_durations_in_seconds_or_iso(monkeypatch: pytest.MonkeyPatch) -> None:

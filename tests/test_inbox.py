@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, func, select
 
 from broker_support import message
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import InboxRow, OutboxRow
@@ -27,6 +26,7 @@ from signal_mgmt.outbox.cloudevents import CloudEventFormat, decode
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.outbox.inbox import Inbox
+from signal_mgmt.storage.db import transaction
 
 
 class Reaction(BaseModel):

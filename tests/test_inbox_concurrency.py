@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from broker_support import message
-from signal_mgmt.db import make_engine
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.outbox.inbox import Inbox
+from signal_mgmt.storage.db import make_engine
 
 WAIT = 30.0  # a guard against a hung test, never reached when the code is right
 

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from signal_mgmt.migrate import downgrade, upgrade
 from signal_mgmt.models import Base
+from signal_mgmt.storage.migrations import downgrade, upgrade
 
 
 def schema_drift(engine: Engine) -> list[Any]:

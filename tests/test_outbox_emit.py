@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from outbox_support import Tick, statuses, tick
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import MAX_ROWS_PER_INSERT, emit
 from signal_mgmt.outbox.events import Event, event_id_for
+from signal_mgmt.storage.db import transaction
 
 
 def test_fan_out_larger_than_one_insert(engine: Engine, clock: ManualClock) -> None:

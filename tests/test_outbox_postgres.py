@@ -7,12 +7,12 @@ from sqlalchemy import Engine, select, text
 
 from conftest import PostgresDatabases
 from outbox_support import assert_key_order, emit_ticks, statuses, tick
-from signal_mgmt.db import make_engine
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.storage.db import make_engine
 
 pytestmark = pytest.mark.postgres_only
 

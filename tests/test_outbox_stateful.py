@@ -30,7 +30,6 @@ from sqlalchemy import Connection, Engine, RootTransaction, select
 
 from conftest import PostgresDatabases
 from outbox_support import assert_key_order, first_deliveries, tick
-from signal_mgmt.db import make_engine
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox import store
@@ -38,6 +37,7 @@ from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import OutboxMessage, event_id_for
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.storage.db import make_engine
 
 LEASE = timedelta(seconds=30)
 _START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

@@ -11,13 +11,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from outbox_support import emit_ticks
-from signal_mgmt.db import make_engine
 from signal_mgmt.errors import PublishError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
+from signal_mgmt.storage.db import make_engine
 
 HOUR = 3600.0
 PATIENCE = 30.0  # generous bound on waiting for a wake-up; never reached when things work

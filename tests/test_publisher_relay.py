@@ -24,7 +24,6 @@ from broker_support import (
     nats_stream,
     redis_keys,
 )
-from signal_mgmt.db import transaction
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow, OutboxStatus
 from signal_mgmt.outbox.emit import emit
@@ -35,6 +34,7 @@ from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher
 from signal_mgmt.outbox.publishers.redis import RedisStreamPublisher
 from signal_mgmt.outbox.publishers.spec import publisher_from_spec
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.storage.db import transaction
 
 KEYS = ("NSE:INFY", "NSE:TCS", "NSE:SBIN", "NSE:HDFC")
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from entry_support import count
 from entry_world import World, make_world
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import NotFoundError
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
@@ -20,7 +21,6 @@ from signal_mgmt.models import (
     TradeIntent,
     TradeIntentStatus,
 )
-from signal_mgmt.qualification.entry_service import EntryQualificationService
 
 
 def service(world: World) -> EntryQualificationService:

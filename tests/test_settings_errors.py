@@ -5,10 +5,10 @@ import uuid
 import pytest
 from sqlalchemy import Engine, insert
 
-from signal_mgmt.db import make_engine, transaction
 from signal_mgmt.errors import ConfigError, IntegrityViolation, StorageError
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.settings import DEFAULT_DATABASE_URL, load_settings
+from signal_mgmt.storage.db import make_engine, transaction
 
 
 def test_default_database_is_embedded_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:

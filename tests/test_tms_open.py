@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from entry_support import count
 from entry_world import World, make_world
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import IllegalTransitionError
 from signal_mgmt.execution import SimulatedBroker
 from signal_mgmt.market.calendar import nse_calendar
@@ -26,7 +27,6 @@ from signal_mgmt.models import (
     TradeIntentStatus,
     TradeStatus,
 )
-from signal_mgmt.qualification.entry_service import EntryQualificationService
 from signal_mgmt.tms import TradeOpener
 
 

@@ -11,6 +11,7 @@ from signal_mgmt.entry import (
     SignalCandidate,
     SignalService,
 )
+from signal_mgmt.entry.qualification import EntryQualificationService, IntentResult
 from signal_mgmt.errors import (
     ConfigError,
     IllegalTransitionError,
@@ -36,7 +37,6 @@ from signal_mgmt.exit.bricks import BrickRule
 from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
 from signal_mgmt.exit.conditions import (
     ExitCondition,
-    ExitReason,
     OpenTrade,
     StopLoss,
     Target,
@@ -54,6 +54,7 @@ from signal_mgmt.exit.service import (
 )
 from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
 from signal_mgmt.exit.store import load_open_trades, rebuild_detector, save_water_marks
+from signal_mgmt.models import ExitReason
 from signal_mgmt.outbox.cloudevents import CloudEvent, CloudEventFormat
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, OutboxMessage
@@ -68,7 +69,6 @@ from signal_mgmt.outbox.publishers import (
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import OutboxCounts, outbox_counts
 from signal_mgmt.outbox.thread import RelayHealth, RelayThread
-from signal_mgmt.qualification.entry_service import EntryQualificationService, IntentResult
 from signal_mgmt.qualification.exit_rules import ExitRejectReason
 from signal_mgmt.reference import (
     InstrumentSpec,

@@ -498,6 +498,14 @@ class Order(Base):
 # (migration 0004_exit)
 
 
+class ExitReason(StrEnum):
+    TARGET = "TARGET"
+    STOP_LOSS = "STOP_LOSS"
+    TRAILING_STOP = "TRAILING_STOP"
+    TIME = "TIME"
+    MANUAL = "MANUAL"
+
+
 class ExitSignalStatus(StrEnum):
     DETECTED = "DETECTED"
     PUBLISHED = "PUBLISHED"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError
 
 from signal_mgmt.errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.db"
+DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.storage.db"
 
 
 class Settings(BaseSettings):

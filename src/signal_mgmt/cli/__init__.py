@@ -6,7 +6,7 @@ import typer
 
 from signal_mgmt.cli import demo, outbox
 from signal_mgmt.cli.common import DATABASE_URL_HELP, one_line_errors, open_engine, settings_for
-from signal_mgmt.migrate import upgrade
+from signal_mgmt.storage.migrations import upgrade
 
 app = typer.Typer(
     help="Signal management: migrations, the outbox relay and its operations.",

@@ -14,7 +14,6 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.errors import (
     ConfigError,
     IllegalTransitionError,
@@ -23,6 +22,7 @@ from signal_mgmt.errors import (
     SignalMgmtError,
 )
 from signal_mgmt.settings import Settings, load_settings
+from signal_mgmt.storage.db import make_engine
 
 USAGE_ERROR = 2
 """Exit code of bad input (URL, setting, duration, spec, event id); nothing was written."""
@@ -31,7 +31,7 @@ RUNTIME_ERROR = 1
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-DATABASE_URL_HELP = "Database URL (default: $SIGNAL_MGMT_DATABASE_URL or ./signal_mgmt.db)"
+DATABASE_URL_HELP = "Database URL (default: $SIGNAL_MGMT_DATABASE_URL or ./signal_mgmt.storage.db)"
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:

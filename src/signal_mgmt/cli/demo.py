@@ -17,7 +17,7 @@ from signal_mgmt.demo.summary import build_summary
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.calendar import ExchangeCalendar, nse_calendar
 from signal_mgmt.market.clock import SystemClock
-from signal_mgmt.migrate import upgrade
+from signal_mgmt.storage.migrations import upgrade
 
 INVARIANT_FAILED = 1
 

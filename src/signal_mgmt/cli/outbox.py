@@ -21,13 +21,13 @@ from signal_mgmt.cli.common import (
     parse_event_id,
     settings_for,
 )
-from signal_mgmt.db import transaction
 from signal_mgmt.market.clock import SystemClock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox import store
 from signal_mgmt.outbox.publishers.spec import SPEC_HELP, publisher_from_spec
 from signal_mgmt.outbox.relay import DEFAULT_LEASE, OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
+from signal_mgmt.storage.db import transaction
 
 T = TypeVar("T")
 

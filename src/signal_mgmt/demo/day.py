@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from signal_mgmt.db import make_engine, transaction
 from signal_mgmt.demo.accounts import DemoAccount, pick_symbols, setup_reference
 from signal_mgmt.demo.detector import Breakout, OpeningRangeBreakout
 from signal_mgmt.demo.faults import FaultCounts, FaultPlan, FaultyBroker
@@ -39,6 +38,7 @@ from signal_mgmt.market.calendar import ExchangeCalendar, Session, nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Direction
 from signal_mgmt.reference.admin import ReferenceAdmin
+from signal_mgmt.storage.db import make_engine, transaction
 
 SETTLE_EVERY = timedelta(minutes=5)
 FAULTS_STOP = time(15, 10)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from signal_mgmt.db import make_engine
 from signal_mgmt.entry.coordinator import EntryCoordinator
+from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.entry.service import SignalService
 from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
@@ -31,7 +31,7 @@ from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import outbox_counts
 from signal_mgmt.outbox.thread import RelayThread
-from signal_mgmt.qualification.entry_service import EntryQualificationService
+from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.close import TradeCloser
 from signal_mgmt.tms.open import OpenResult, TradeOpener
 

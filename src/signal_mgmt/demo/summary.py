@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from signal_mgmt.db import transaction
 from signal_mgmt.demo.day import DemoRun
 from signal_mgmt.demo.invariants import (
     Check,
@@ -38,6 +37,7 @@ from signal_mgmt.models import (
     TradeIntent,
     TradeStatus,
 )
+from signal_mgmt.storage.db import transaction
 
 _CENTS = Decimal("0.01")
 

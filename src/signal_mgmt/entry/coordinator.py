@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from signal_mgmt.entry.candidate import SignalCandidate
+from signal_mgmt.entry.qualification import EntryQualificationService, IntentResult
 from signal_mgmt.entry.service import PublishResult, SignalService
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.models import TradeIntentStatus
-from signal_mgmt.qualification.entry_service import EntryQualificationService, IntentResult
 from signal_mgmt.tms.open import OpenResult, TradeOpener
 
 _TO_OPEN = frozenset({TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED})

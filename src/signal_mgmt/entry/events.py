@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from signal_mgmt.outbox.events import Event, EventPayload
-from signal_mgmt.routing import symbol_key
+from signal_mgmt.outbox.keys import symbol_key
 
 SIGNAL_PUBLISHED = "SIGNAL_PUBLISHED"
 SIGNAL_DELIVERY_CREATED = "SIGNAL_DELIVERY_CREATED"

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import BigInteger, Connection, Engine, String, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 
-from signal_mgmt.db import Executor, is_postgres, transaction
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.events import (
     SignalDeliveryCreated,
@@ -27,7 +26,6 @@ from signal_mgmt.entry.events import (
     signal_published,
 )
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.calendar import MarketCalendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Signal, SignalDelivery, SignalStatus, UTCDateTime
@@ -35,7 +33,9 @@ from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
-from signal_mgmt.routing import lock_symbol
+from signal_mgmt.storage.db import Executor, is_postgres, transaction
+from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.storage.locks import lock_symbol
 
 SIGNAL_KEY = [
     "symbol",

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from signal_mgmt.db import is_postgres, transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
@@ -38,6 +37,7 @@ from signal_mgmt.models import (
     OrderType,
     Trade,
 )
+from signal_mgmt.storage.db import is_postgres, transaction
 
 _AT_BROKER = {
     OrderStatus.ACCEPTED,

@@ -21,13 +21,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
 from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
 from signal_mgmt.execution.orders import OrderRecord, refresh_order
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus, Order, OrderStatus, OrderType
+from signal_mgmt.storage.db import transaction
 
 _PRICE_STEP = Decimal("0.000001")  # the Money column's precision
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
-from signal_mgmt.exit.events import (
+from signal_mgmt.execution.exit_events import (
     EXIT_INTENT_FAILED,
     EXIT_INTENT_FILLED,
     EXIT_INTENT_PLACED,
@@ -22,7 +22,7 @@ from signal_mgmt.exit.events import (
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus
 from signal_mgmt.outbox.emit import emit
-from signal_mgmt.state import transition
+from signal_mgmt.storage.state import transition
 
 _EVENTS = {
     ExitIntentStatus.PLACED: EXIT_INTENT_PLACED,

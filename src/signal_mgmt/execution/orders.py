@@ -31,7 +31,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
-from signal_mgmt.db import Executor, as_connection, transaction
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.execution.broker import (
     CLIENT_ORDER_ID_MAX,
@@ -43,9 +42,10 @@ from signal_mgmt.execution.broker import (
     OutcomeUnknown,
     Rejected,
 )
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Order, OrderPurpose, OrderSide, OrderStatus, OrderType
+from signal_mgmt.storage.db import Executor, as_connection, transaction
+from signal_mgmt.storage.idempotent import insert_ignore
 
 _PREFIX = {OrderPurpose.ENTRY: "EN", OrderPurpose.EXIT: "EX"}
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from pydantic import Field, field_validator
 
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.market.clock import require_aware
+from signal_mgmt.models import ExitReason
 from signal_mgmt.validation import InputModel
 
 

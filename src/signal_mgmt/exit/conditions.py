@@ -20,15 +20,7 @@ from enum import StrEnum
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.calendar import MarketCalendar
-from signal_mgmt.models import Direction
-
-
-class ExitReason(StrEnum):
-    TARGET = "TARGET"
-    STOP_LOSS = "STOP_LOSS"
-    TRAILING_STOP = "TRAILING_STOP"
-    TIME = "TIME"
-    MANUAL = "MANUAL"
+from signal_mgmt.models import Direction, ExitReason
 
 
 class Crossing(StrEnum):

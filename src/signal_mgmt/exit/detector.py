@@ -29,13 +29,13 @@ from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
 from signal_mgmt.exit.conditions import (
     Crossing,
     ExitCondition,
-    ExitReason,
     OpenTrade,
     Trigger,
     advance_water_mark,
     favourable,
 )
 from signal_mgmt.market.clock import require_aware
+from signal_mgmt.models import ExitReason
 
 _Entry = tuple[Decimal, int, ExitReason]
 

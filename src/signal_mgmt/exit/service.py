@@ -25,12 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, insert, select
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
-from signal_mgmt.exit.conditions import ExitReason
-from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
-from signal_mgmt.exit.events import (
+from signal_mgmt.execution.exit_events import (
     EXIT_INTENT_APPROVED,
     EXIT_INTENT_REJECTED,
     EXIT_SIGNAL_PUBLISHED,
@@ -38,6 +34,8 @@ from signal_mgmt.exit.events import (
     ExitSignalPublished,
     exit_event,
 )
+from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
+from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
 from signal_mgmt.exit.facts import (
     TradeContext,
     exited_quantity,
@@ -45,11 +43,16 @@ from signal_mgmt.exit.facts import (
     load_trade_context,
 )
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
-from signal_mgmt.exit.locks import KeyedLocks, lock_trade
 from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
 from signal_mgmt.market.calendar import MarketCalendar, nse_calendar
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import ExitIntent, ExitIntentStatus, ExitSignal, ExitSignalStatus
+from signal_mgmt.models import (
+    ExitIntent,
+    ExitIntentStatus,
+    ExitReason,
+    ExitSignal,
+    ExitSignalStatus,
+)
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.qualification.exit_rules import (
@@ -59,7 +62,9 @@ from signal_mgmt.qualification.exit_rules import (
     ExitRule,
     qualify_exit,
 )
-from signal_mgmt.state import transition
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.locks import KeyedLocks, lock_trade
+from signal_mgmt.storage.state import transition
 
 
 class ExitOutcome(StrEnum):

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, bindparam, select, update
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.exit.conditions import OpenTrade, advance_water_mark
 from signal_mgmt.exit.detector import ExitDetector
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Direction, ExitTrailingMark, Trade, TradeStatus
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.idempotent import insert_ignore
 
 
 def load_open_trades(

@@ -13,7 +13,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     CTE,
@@ -22,8 +22,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     FromClause,
-    Row,
-    Table,
     and_,
     any_,
     bindparam,
@@ -39,10 +37,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Select, Update
 from sqlalchemy.sql.elements import BindParameter
 
-from signal_mgmt.models import OutboxRow, OutboxStatus
+from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.outbox.table import among, outbox, to_message
 
-outbox = cast(Table, OutboxRow.__table__)
 _earlier = outbox.alias("earlier")
 
 PENDING = OutboxStatus.PENDING.value
@@ -261,32 +259,6 @@ def claim(
             .values(claim_token=token, available_at=now + lease)
         )
     return picked
-
-
-def among(
-    column: ColumnElement[Any], values: Sequence[Any], bind: Connection | Engine
-) -> ColumnElement[bool]:
-    """``column IN values``; one array parameter on PostgreSQL (``= ANY``), so the statement
-    text, and its prepared plan, do not change with the number of values."""
-    if bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(list(values))
-
-
-def to_message(row: Row[Any]) -> OutboxMessage:
-    mapping = row._mapping
-    return OutboxMessage(
-        id=mapping["id"],
-        event_id=mapping["event_id"],
-        event_type=mapping["event_type"],
-        aggregate_type=mapping["aggregate_type"],
-        aggregate_id=mapping["aggregate_id"],
-        partition_key=mapping["partition_key"],
-        payload=mapping["payload"],
-        headers=mapping["headers"],
-        created_at=mapping["created_at"],
-        attempts=mapping["attempts"],
-    )
 
 
 @functools.cache

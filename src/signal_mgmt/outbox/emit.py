@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import TextClause, Uuid, bindparam, text
 
-from signal_mgmt.db import Executor, as_connection
 from signal_mgmt.errors import InvalidInputError, translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import JSONDocument, OutboxRow, OutboxStatus, UTCDateTime
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.events import Event
+from signal_mgmt.storage.db import Executor, as_connection
 
 _COLUMNS = (
     "event_id",

@@ -20,13 +20,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, select
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import InvalidInputError, translate_db_errors
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.clock import Clock, SystemClock, require_aware
 from signal_mgmt.models import InboxRow
 from signal_mgmt.outbox.cloudevents import CloudEvent
 from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.idempotent import insert_ignore
 
 EventRef = uuid.UUID | str | OutboxMessage | CloudEvent
 """What identifies a delivered event: its id, or the message / decoded CloudEvent itself."""

@@ -29,15 +29,16 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import InvalidInputError, PublishError
 from signal_mgmt.market.clock import Clock, SystemClock
 from signal_mgmt.models import OutboxStatus
-from signal_mgmt.outbox.claim import claim, mark_published, outbox, owned
+from signal_mgmt.outbox.claim import claim, mark_published, owned
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.metrics import RelayMetrics
 from signal_mgmt.outbox.publishers.base import Publisher
+from signal_mgmt.outbox.table import outbox
 from signal_mgmt.settings import Settings
+from signal_mgmt.storage.db import transaction
 
 log = logging.getLogger(__name__)
 

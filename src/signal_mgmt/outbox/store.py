@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, update
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
-from signal_mgmt.outbox.claim import outbox
+from signal_mgmt.outbox.table import outbox
+from signal_mgmt.storage.db import Executor, transaction
 
 PENDING, PUBLISHED, DEAD, PARKED = (s.value for s in OutboxStatus)
 

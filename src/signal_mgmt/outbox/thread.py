@@ -9,7 +9,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from signal_mgmt.db import is_postgres
 from signal_mgmt.errors import InvalidInputError, TransientStorageError
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.listen import PgListener
@@ -17,6 +16,7 @@ from signal_mgmt.outbox.metrics import LatencyHistogram
 from signal_mgmt.outbox.publishers.base import close_publisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import outbox_counts
+from signal_mgmt.storage.db import is_postgres
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
-"""Qualification: pure rules (facts in, decision and reason codes out) and the services
-that gather the facts and store the decisions.
+"""Qualification: pure rules only (facts in, decision and reason codes out; no session,
+no clock, no I/O). The services that gather the facts and store the decisions live in
+``entry/`` and ``exit/``.
 
-Entry: ``entry_rules`` (rules, ``qualify_entry``), ``levels``, ``sizing``, ``reasons``,
-``entry_service`` (``EntryQualificationService``). Exit Stage B: ``exit_rules``.
+Entry: ``entry_rules`` (rules, ``qualify_entry``), ``levels``, ``sizing`` (incl. order
+slicing), ``reasons``. Exit Stage B: ``exit_rules``.
 """
 
 from signal_mgmt.qualification.entry_rules import (

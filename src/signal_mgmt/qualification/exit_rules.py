@@ -14,9 +14,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.exit.conditions import ExitReason
 from signal_mgmt.market.calendar import Session
-from signal_mgmt.models import Direction, OrderSide, OrderType, TradeStatus
+from signal_mgmt.models import Direction, ExitReason, OrderSide, OrderType, TradeStatus
+from signal_mgmt.qualification.sizing import slice_quantity
 
 
 class ExitRejectReason(StrEnum):
@@ -152,19 +152,3 @@ def round_limit_price(price: Decimal, tick_size: Decimal, side: OrderSide) -> De
     rounding = ROUND_CEILING if side is OrderSide.SELL else ROUND_FLOOR
     ticks = (price / tick_size).to_integral_value(rounding=rounding)
     return ticks * tick_size
-
-
-def slice_quantity(quantity: int, freeze_quantity: int | None, lot_size: int) -> tuple[int, ...]:
-    """Split ``quantity`` into child orders of at most ``freeze_quantity`` (the exchange's
-    per-order maximum), each a whole number of lots when the freeze allows it.
-    """
-    if quantity <= 0 or lot_size <= 0:
-        raise InvalidInputError("quantity and lot size must be positive", field="quantity")
-    if freeze_quantity is None or quantity <= freeze_quantity:
-        return (quantity,)
-    if freeze_quantity <= 0:
-        raise InvalidInputError("freeze quantity must be positive", field="freeze_quantity")
-    # The largest whole-lot slice under the freeze; a freeze below one lot is honoured as is.
-    largest = (freeze_quantity // lot_size) * lot_size or freeze_quantity
-    full, rest = divmod(quantity, largest)
-    return (largest,) * full + ((rest,) if rest else ())

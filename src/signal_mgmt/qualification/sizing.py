@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
+from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.models import SizingMode
 from signal_mgmt.qualification.reasons import EntryReason
 from signal_mgmt.reference.types import Account, Position
@@ -118,3 +119,19 @@ def size_entry(
     if desired.quantity == 0:
         return desired
     return cap_to_limits(desired.quantity, entry, lot_size, headrooms(account, symbol, positions))
+
+
+def slice_quantity(quantity: int, freeze_quantity: int | None, lot_size: int) -> tuple[int, ...]:
+    """Split ``quantity`` into child orders of at most ``freeze_quantity`` (the exchange's
+    per-order maximum), each a whole number of lots when the freeze allows it.
+    """
+    if quantity <= 0 or lot_size <= 0:
+        raise InvalidInputError("quantity and lot size must be positive", field="quantity")
+    if freeze_quantity is None or quantity <= freeze_quantity:
+        return (quantity,)
+    if freeze_quantity <= 0:
+        raise InvalidInputError("freeze quantity must be positive", field="freeze_quantity")
+    # The largest whole-lot slice under the freeze; a freeze below one lot is honoured as is.
+    largest = (freeze_quantity // lot_size) * lot_size or freeze_quantity
+    full, rest = divmod(quantity, largest)
+    return (largest,) * full + ((rest,) if rest else ())

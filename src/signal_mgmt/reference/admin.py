@@ -10,11 +10,11 @@ from typing import Any
 from pydantic import Field, model_validator
 from sqlalchemy import Engine, select, update
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import InvalidInputError, NotFoundError
-from signal_mgmt.idempotent import insert_ignore, upsert
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ANY, Instrument, SizingMode, Subscription, UserBroker
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.idempotent import insert_ignore, upsert
 from signal_mgmt.validation import InputModel
 
 _NAME = r"^\S+$"

@@ -20,14 +20,14 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from signal_mgmt.db import Executor, transaction
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
-from signal_mgmt.exit.locks import lock_trade
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Direction, ExitIntent, ExitIntentStatus, Order, Trade, TradeStatus
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import EventPayload
-from signal_mgmt.state import transition
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.locks import lock_trade
+from signal_mgmt.storage.state import transition
 from signal_mgmt.tms.events import trade_event
 
 TRADE_CLOSED = "TRADE_CLOSED"

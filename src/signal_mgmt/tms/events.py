@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from signal_mgmt.outbox.events import Event, EventPayload
-from signal_mgmt.routing import symbol_key, trade_key
+from signal_mgmt.outbox.keys import symbol_key, trade_key
 
 TRADE_INTENT_PLACED = "TRADE_INTENT_PLACED"
 TRADE_INTENT_FILLED = "TRADE_INTENT_FILLED"

@@ -30,7 +30,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from signal_mgmt.db import transaction
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
 from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.orders import (
@@ -39,7 +38,6 @@ from signal_mgmt.execution.orders import (
     place_with_reconcile,
     record_orders,
 )
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     Direction,
@@ -54,11 +52,13 @@ from signal_mgmt.models import (
 )
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
-from signal_mgmt.qualification.exit_rules import slice_quantity
 from signal_mgmt.qualification.levels import Levels
+from signal_mgmt.qualification.sizing import slice_quantity
 from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
-from signal_mgmt.state import transition
+from signal_mgmt.storage.db import transaction
+from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.storage.state import transition
 from signal_mgmt.tms.events import (
     TRADE_ENTRY_FAILED,
     TRADE_INTENT_FAILED,

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from signal_mgmt.errors import ConfigError, translate_db_errors
 
-# migrations/ lives at the repository root (src layout: src/signal_mgmt/ -> ../../)
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# migrations/ lives at the repository root (src layout: src/signal_mgmt/storage/ -> ../../../)
+MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
 def alembic_config(engine: Engine) -> Config:

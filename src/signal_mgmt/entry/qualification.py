@@ -16,9 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from signal_mgmt.db import Executor, transaction
+from signal_mgmt.entry.intent_events import TradeIntentDecided, intent_decided
 from signal_mgmt.errors import NotFoundError
-from signal_mgmt.idempotent import insert_ignore
 from signal_mgmt.market.calendar import MarketCalendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
@@ -31,7 +30,6 @@ from signal_mgmt.models import (
     UserBroker,
 )
 from signal_mgmt.outbox.emit import emit
-from signal_mgmt.qualification.entry_events import TradeIntentDecided, intent_decided
 from signal_mgmt.qualification.entry_rules import (
     DEFAULT_ENTRY_RULES,
     EntryDecision,
@@ -41,7 +39,9 @@ from signal_mgmt.qualification.entry_rules import (
 )
 from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
-from signal_mgmt.routing import lock_symbol
+from signal_mgmt.storage.db import Executor, transaction
+from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.storage.locks import lock_symbol
 
 
 @dataclass(frozen=True, slots=True)

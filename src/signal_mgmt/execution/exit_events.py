@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from signal_mgmt.outbox.events import Event, EventPayload
-from signal_mgmt.routing import trade_key
+from signal_mgmt.outbox.keys import trade_key
 
 EXIT_SIGNAL_PUBLISHED = "EXIT_SIGNAL_PUBLISHED"
 EXIT_INTENT_APPROVED = "EXIT_INTENT_APPROVED"

@@ -1,5 +1,7 @@
-"""Exit-intent work is serialized per trade: in process by a keyed lock, across
-processes by a PostgreSQL advisory lock held until the transaction ends."""
+"""Serialization points: entry work per symbol, exit-intent work per trade.
+
+In process a keyed lock; across processes a PostgreSQL advisory lock held until
+the transaction ends (SQLite's ``BEGIN IMMEDIATE`` already serializes writers)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,23 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, func, select
 
-from signal_mgmt.db import is_postgres
+from signal_mgmt.storage.db import is_postgres
 
 _EXIT_LOCK_SPACE = 0x45584954  # "EXIT": the two-int4 key space does not overlap entry's int8 one
+
+
+def lock_symbol(connection: Connection, symbol: str) -> None:
+    """Hold a transaction-scoped PostgreSQL advisory lock on ``symbol``.
+
+    Entry work for one symbol then runs one transaction at a time across every
+    process, released by commit or rollback. SQLite needs nothing: its writers
+    are already serialized by ``BEGIN IMMEDIATE``. Correctness does not depend on
+    this lock (unique keys do that); it keeps a symbol's facts read and written
+    in one order, e.g. two signals of one symbol qualified for one user-broker.
+    ``hashtext`` may collide for two symbols; that only serializes them together.
+    """
+    if is_postgres(connection):
+        connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(symbol))))
 
 
 def lock_trade(connection: Connection, trade_id: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from signal_mgmt.outbox.events import Event
-from signal_mgmt.routing import symbol_key
+from signal_mgmt.outbox.keys import symbol_key
 
 TRADE_INTENT_APPROVED = "TRADE_INTENT_APPROVED"
 TRADE_INTENT_REJECTED = "TRADE_INTENT_REJECTED"
