@@ -16,9 +16,11 @@ event by at most one poll interval and never loses it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import threading
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -27,9 +29,11 @@ from sqlalchemy import Connection, Engine, event
 CHANNEL = "signal_mgmt_outbox"
 _EMITTED = "signal_mgmt.outbox.emitted"
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 _doorbells: dict[str, set[Doorbell]] = defaultdict(set)
-_listener_installed = threading.Event()
+_hooked_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 class Doorbell:
@@ -73,7 +77,7 @@ def database_key(bind: Engine | Connection) -> str:
 
 def register(engine: Engine, doorbell: Doorbell) -> None:
     """Ring ``doorbell`` whenever an emit into ``engine``'s database commits here."""
-    _install_listener()
+    _hook(engine)
     with _lock:
         _doorbells[database_key(engine)].add(doorbell)
 
@@ -92,23 +96,39 @@ def ring_all(key: str) -> None:
 
 def mark_emitted(connection: Connection) -> None:
     """Called by ``emit``: ring this database's relays when the transaction commits."""
+    _hook(connection.engine)
     connection.info[_EMITTED] = True
 
 
-def _install_listener() -> None:
-    # Installed on first relay registration, not at import: no side effects on import.
+def _hook(engine: Engine) -> None:
+    """Listen to commits and rollbacks of ``engine`` only (never of the Engine class:
+    a host's other engines are none of our business)."""
+    if engine in _hooked_engines:
+        return
     with _lock:
-        if _listener_installed.is_set():
-            return
-        event.listen(Engine, "commit", _on_commit)
-        event.listen(Engine, "rollback", _on_rollback)
-        _listener_installed.set()
+        if engine not in _hooked_engines:
+            event.listen(engine, "commit", _on_commit)
+            event.listen(engine, "rollback", _on_rollback)
+            _hooked_engines.add(engine)
+
+
+# The hooks run inside the host's commit and rollback: they must never raise.
+# An invalidated connection (server restart) is skipped: touching its ``info``
+# would raise PendingRollbackError in place of the real error, and the pool
+# clears that ``info`` with the dead connection anyway.
 
 
 def _on_commit(connection: Connection) -> None:
-    if connection.info.pop(_EMITTED, False):
-        ring_all(database_key(connection))
+    try:
+        if not connection.invalidated and connection.info.pop(_EMITTED, False):
+            ring_all(database_key(connection))
+    except Exception:  # a lost ring only delays the relay until its next poll
+        log.debug("outbox: commit hook failed", exc_info=True)
 
 
 def _on_rollback(connection: Connection, *_args: Any) -> None:
-    connection.info.pop(_EMITTED, None)
+    try:
+        if not connection.invalidated:
+            connection.info.pop(_EMITTED, None)
+    except Exception:
+        log.debug("outbox: rollback hook failed", exc_info=True)
