@@ -84,7 +84,18 @@ class PublishError(SignalMgmtError):
         self.transient = transient
 
 
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+_TRANSIENT_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available
+    "57P01",  # admin_shutdown: the server is stopping or restarting
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now: the server is starting up or shutting down
+}
+_TRANSIENT_SQLSTATE_CLASSES = (
+    "08",  # connection exception
+    "53",  # insufficient resources: too many connections, out of memory, disk full
+)
 _SQLITE_CONSTRAINT = re.compile(r"constraint failed: (?P<cols>.+)$")
 
 
@@ -104,10 +115,21 @@ def translate(error: sa_exc.DBAPIError) -> StorageError:
         constraint = _sqlite_constraint_name(message)
     if isinstance(error, sa_exc.IntegrityError):
         return IntegrityViolation(message, constraint_name=constraint, sqlstate=sqlstate)
-    busy = "database is locked" in message or "database table is locked" in message
-    if busy or sqlstate in _TRANSIENT_SQLSTATES or error.connection_invalidated:
+    if _is_transient(error, sqlstate, message):
         return TransientStorageError(message, constraint_name=constraint, sqlstate=sqlstate)
     return StorageError(message, constraint_name=constraint, sqlstate=sqlstate)
+
+
+def _is_transient(error: sa_exc.DBAPIError, sqlstate: str | None, message: str) -> bool:
+    if "database is locked" in message or "database table is locked" in message:
+        return True  # SQLite busy
+    if sqlstate is not None:
+        return sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+    # psycopg reports a failure on the client side of the wire (connection refused,
+    # server closed the connection) as an OperationalError with no sqlstate;
+    # sqlite3's errors have no sqlstate attribute at all.
+    client_side = hasattr(error.orig, "sqlstate") and isinstance(error, sa_exc.OperationalError)
+    return client_side or error.connection_invalidated
 
 
 @contextmanager
