@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import nats
 import pika
@@ -180,6 +180,10 @@ class AmqpBinding:
             method, properties, body = channel.basic_get(self.queue, auto_ack=True)
             if method is None:
                 break
+            # a message was taken, so the broker sent all of its parts
+            assert method.routing_key is not None
+            assert properties is not None
+            assert body is not None
             self._taken.append(ReceivedAmqpMessage(method.routing_key, properties, body))
         channel.close()
         return list(self._taken)
@@ -219,7 +223,9 @@ class RedisKeys:
     admin: redis.Redis
 
     def entries(self, stream: str) -> list[dict[bytes, bytes]]:
-        return [fields for _id, fields in self.admin.xrange(stream)]
+        # redis-py types replies loosely; without decode_responses they are bytes
+        found = cast(list[tuple[bytes, dict[bytes, bytes]]], self.admin.xrange(stream))
+        return [fields for _id, fields in found]
 
     def event_ids(self, stream: str) -> list[str]:
         return [fields[b"event_id"].decode() for fields in self.entries(stream)]

@@ -21,7 +21,7 @@ from signal_mgmt.models import OutboxRow
 from signal_mgmt.storage.db import make_engine, transaction
 
 DAY = date(2026, 11, 25)
-SMALL = {"symbols": 6, "users": 3}
+SMALL_SYMBOLS, SMALL_USERS = 6, 3
 
 
 @pytest.fixture
@@ -42,7 +42,14 @@ def other_database_url(
 
 def run_day(url: str, events: Path, seed: int = 10) -> dict[str, Any]:
     run = TradingDay(
-        DemoConfig(day=DAY, database_url=url, events_path=events, seed=seed, **SMALL)
+        DemoConfig(
+            day=DAY,
+            database_url=url,
+            events_path=events,
+            seed=seed,
+            symbols=SMALL_SYMBOLS,
+            users=SMALL_USERS,
+        )
     ).run()
     engine = make_engine(url)
     try:

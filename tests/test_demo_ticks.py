@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from signal_mgmt.demo.detector import OpeningRangeBreakout
+from signal_mgmt.demo.detector import Breakout, OpeningRangeBreakout
 from signal_mgmt.demo.sample import SampleInstrument, load_sample_instruments
 from signal_mgmt.demo.ticks import Tick, TickProfile, session_ticks
 from signal_mgmt.errors import InvalidInputError
@@ -107,7 +107,7 @@ def test_no_breakout_without_a_range_after_cutoff_or_outside_session(session: Se
 def test_detector_over_generated_ticks_is_deterministic(session: Session) -> None:
     sample = load_sample_instruments()
 
-    def run() -> list[object]:
+    def run() -> list[Breakout]:
         detector = OpeningRangeBreakout(session)
         found = (detector.on_tick(t) for t in session_ticks(sample, session, seed=9))
         return [b for b in found if b is not None]

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from entry_workers import publish_all
 from entry_world import make_world
 from signal_mgmt.market.clock import ManualClock
-from signal_mgmt.models import OutboxRow, Signal, SignalDelivery, TradeIntent
+from signal_mgmt.models import Base, OutboxRow, Signal, SignalDelivery, TradeIntent
 
 PROCESSES = 8
 
@@ -52,7 +52,7 @@ def test_processes_racing_on_the_same_candidates(
     intents_created = sum(n for report in reports for _, _, n in report)
     with engine.connect() as conn:
 
-        def rows(entity: object) -> int:
+        def rows(entity: type[Base]) -> int:
             return int(conn.execute(select(func.count()).select_from(entity)).scalar_one())
 
         events = Counter(

@@ -67,6 +67,10 @@ def entry_order(engine: Engine, clock: ManualClock) -> str:
     return first.client_order_id
 
 
+def never_sleep(seconds: float) -> None:
+    pytest.fail(f"slept {seconds}s: the order should not need a retry")
+
+
 def order_rows(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(Order)).scalar_one()
@@ -75,7 +79,7 @@ def order_rows(engine: Engine) -> int:
 def test_fill_on_first_try_and_never_placed_again(engine: Engine, clock: ManualClock) -> None:
     cid = entry_order(engine, clock)
     broker = SimulatedBroker({"INFY": Decimal("100.10")})
-    done = place_with_reconcile(engine, broker, cid, clock, sleep=pytest.fail)
+    done = place_with_reconcile(engine, broker, cid, clock, sleep=never_sleep)
     assert (done.status, done.filled_quantity, done.average_price) == (
         OrderStatus.FILLED,
         10,
@@ -107,7 +111,7 @@ def test_definite_rejection_is_final(engine: Engine, clock: ManualClock) -> None
     cid = entry_order(engine, clock)
     broker = SimulatedBroker({"INFY": Decimal(100)})
     broker.reject_next("RMS_LIMIT")
-    done = place_with_reconcile(engine, broker, cid, clock, sleep=pytest.fail)
+    done = place_with_reconcile(engine, broker, cid, clock, sleep=never_sleep)
     assert (done.status, done.last_error) == (OrderStatus.REJECTED, "RMS_LIMIT")
     assert place_with_reconcile(engine, broker, cid, clock) == done
     assert broker.place_calls == 1
@@ -158,7 +162,7 @@ def test_crash_after_marking_unknown_is_resent_only_if_absent(
     with transaction(engine) as conn:  # a worker died between the commit and the broker call
         conn.execute(update(Order).values(status=OrderStatus.UNKNOWN.value, attempts=1))
     broker = SimulatedBroker({"INFY": Decimal(100)})
-    done = place_with_reconcile(engine, broker, cid, clock, sleep=pytest.fail)
+    done = place_with_reconcile(engine, broker, cid, clock, sleep=never_sleep)
     assert (done.status, done.attempts) == (OrderStatus.FILLED, 2)
     assert broker.place_calls == 1
 

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine, insert
 
-from exit_support import AT, candidate, event_types, rows, seed
+from entry_support import AT
+from exit_support import candidate, event_types, rows, seed
 from signal_mgmt.errors import IntegrityViolation
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.simulated import SimulatedBroker

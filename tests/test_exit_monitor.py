@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, update
 
-from exit_support import AT, rows, seed
+from entry_support import AT
+from exit_support import rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.conditions import StopLoss, Target, TrailingStop
 from signal_mgmt.exit.detector import ExitDetector

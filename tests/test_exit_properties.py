@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from exit_support import AT, candidate, event_types, rows, seed
+from entry_support import AT
+from exit_support import candidate, event_types, rows, seed
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.orders import client_order_id
@@ -69,7 +70,7 @@ def live_exits_per_trade(engine: Engine) -> dict[int, int]:
             .where(ExitIntent.status.in_(LIVE_EXIT_STATUSES))
             .group_by(ExitIntent.trade_id)
         )
-        return dict(found.all())
+        return dict(found.tuples().all())
 
 
 on_tick = st.integers(min_value=1800, max_value=2200).map(lambda n: Decimal(n) / 20)

@@ -18,8 +18,8 @@ from signal_mgmt.qualification.exit_rules import (
     ExitRejectReason,
     qualify_exit,
     round_limit_price,
-    slice_quantity,
 )
+from signal_mgmt.qualification.sizing import slice_quantity
 
 AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 CAL = nse_calendar()

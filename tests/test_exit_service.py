@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, update
 
-from exit_support import AT, candidate, counts, event_types, rows, seed
+from entry_support import AT
+from exit_support import candidate, counts, event_types, rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.candidate import ExitCleared
 from signal_mgmt.exit.holds import InMemoryExitHolds

@@ -80,4 +80,4 @@ def test_malformed_event_is_an_invalid_input_error(bad: dict[str, str]) -> None:
         **bad,
     }
     with pytest.raises(InvalidInputError):
-        Event[Tick](**fields)  # type: ignore[arg-type]
+        Event[Tick](**fields)

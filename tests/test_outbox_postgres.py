@@ -34,7 +34,7 @@ def test_a_lower_id_committed_late_is_not_overtaken(engine: Engine, clock: Manua
         emit(early, tick(1, "a"), clock)  # id 1, its transaction stays open
         with late.begin():
             emit(late, [tick(2, "a"), tick(3, "b")], clock)  # ids 2, 3 commit first
-        ids = dict(late.execute(select(OutboxRow.id, OutboxRow.xact_id)).all())
+        ids = dict(late.execute(select(OutboxRow.id, OutboxRow.xact_id)).tuples().all())
         assert sorted(ids) == [2, 3]  # id 1 is invisible: a commit-order gap
         drain(relay)
         assert publisher.messages == []  # 2 would overtake 1; 3 waits for the watermark too

@@ -87,7 +87,7 @@ def emit_rounds(engine: Engine, first: int, total: int, rng: random.Random) -> N
 def check_sink(engine: Engine, sink: Path, total: int) -> None:
     with engine.connect() as conn:
         statuses = set(conn.execute(select(OutboxRow.status)).scalars())
-        ids = dict(conn.execute(select(OutboxRow.event_id, OutboxRow.id)).all())
+        ids = dict(conn.execute(select(OutboxRow.event_id, OutboxRow.id)).tuples().all())
     assert statuses == {"PUBLISHED"}
     lines = [json.loads(line) for line in sink.read_text().splitlines()]
     first_seen: dict[str, dict[str, object]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -41,11 +42,13 @@ class PoisonPublisher(InMemoryPublisher):
         super().publish(messages)
 
 
-def relay_for(engine: Engine, publisher: InMemoryPublisher, clock: ManualClock, **kw: object):
+def relay_for(
+    engine: Engine, publisher: InMemoryPublisher, clock: ManualClock, **kw: Any
+) -> tuple[OutboxRelay, list[float]]:
     sleeps: list[float] = []
-    options: dict[str, object] = {"batch_size": 4, "max_attempts": 3, "sleep": sleeps.append}
+    options: dict[str, Any] = {"batch_size": 4, "max_attempts": 3, "sleep": sleeps.append}
     options.update(kw)
-    return OutboxRelay(engine, publisher, clock=clock, **options), sleeps  # type: ignore[arg-type]
+    return OutboxRelay(engine, publisher, clock=clock, **options), sleeps
 
 
 def drain(relay: OutboxRelay) -> int:

@@ -77,11 +77,11 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
             )
     else:
         with redis_keys() as keys:
-            stream = f"{keys.prefix}.events"
+            stream_name = f"{keys.prefix}.events"
             yield Broker(
                 REDIS_PORT,
-                lambda at: RedisStreamPublisher(f"redis://{at}/0", stream_template=stream),
-                lambda: keys.event_ids(stream),
+                lambda at: RedisStreamPublisher(f"redis://{at}/0", stream_template=stream_name),
+                lambda: keys.event_ids(stream_name),
                 deduplicates=False,
             )
 
