@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from signal_mgmt.market.clock import require_aware
 from signal_mgmt.models import Direction
-from signal_mgmt.validation import InputModel
+from signal_mgmt.validation import InputModel, Price
 
 
 class SignalCandidate(InputModel):
@@ -24,8 +23,8 @@ class SignalCandidate(InputModel):
     direction: Direction
     confluence_type: str = Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
     detected_at: datetime
-    effective_floor: Decimal = Field(gt=0)
-    effective_ceiling: Decimal = Field(gt=0)
+    effective_floor: Price
+    effective_ceiling: Price
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
     @field_validator("detected_at")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from pydantic import Field, field_validator
 
 from signal_mgmt.market.clock import require_aware
 from signal_mgmt.models import ExitReason
-from signal_mgmt.validation import InputModel
+from signal_mgmt.validation import ExactPrice, Id, InputModel
 
 
 class ExitCandidate(InputModel):
@@ -19,12 +18,12 @@ class ExitCandidate(InputModel):
     Bad data raises ``InvalidInputError``.
     """
 
-    trade_id: int = Field(gt=0)
+    trade_id: Id
     reason: ExitReason
-    price: Decimal = Field(gt=0, allow_inf_nan=False)
+    price: ExactPrice
     detected_at: datetime
     symbol: str | None = Field(default=None, min_length=1, max_length=64)
-    trigger_level: Decimal | None = Field(default=None, allow_inf_nan=False)
+    trigger_level: ExactPrice | None = None
 
     @field_validator("detected_at")
     @classmethod
@@ -35,7 +34,7 @@ class ExitCandidate(InputModel):
 class ExitCleared(InputModel):
     """The condition ``reason`` of ``trade_id`` no longer holds: its episode may re-arm."""
 
-    trade_id: int = Field(gt=0)
+    trade_id: Id
     reason: ExitReason
     cleared_at: datetime
 

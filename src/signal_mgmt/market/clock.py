@@ -43,10 +43,27 @@ class ManualClock:
             return self._now
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""The storable range [EARLIEST, LATEST): far enough from ``datetime.min``/``max`` that
+converting to any zone or adding any allowed duration (``validation.MAX_DURATION``)
+cannot overflow, and wide enough for any trading record."""
+
+
 def require_aware(value: datetime, field: str) -> datetime:
-    """Reject naive datetimes at the boundary: a naive time has no place in a trading record."""
+    """The datetime choke point: a timezone-aware datetime inside the storable range.
+
+    A naive time has no place in a trading record; one near ``datetime.max`` would
+    overflow on its way to UTC or to the exchange's zone.
+    """
     if not isinstance(value, datetime):
         raise InvalidInputError(f"{field} must be a datetime", field=field, value=value)
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise InvalidInputError(f"{field} must be timezone-aware", field=field, value=value)
+    if not EARLIEST <= value < LATEST:
+        raise InvalidInputError(
+            f"{field} must lie in [{EARLIEST:%Y-%m-%d}, {LATEST:%Y-%m-%d}) UTC",
+            field=field,
+            value=value,
+        )
     return value

@@ -49,6 +49,14 @@ class Event(InputModel, Generic[PayloadT]):
     headers: dict[str, str] = Field(default_factory=dict)
     available_at: datetime | None = None
 
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_model(cls, value: object) -> object:
+        """A payload is an ``EventPayload`` instance; a dict would have no schema to keep."""
+        if not isinstance(value, BaseModel):
+            raise ValueError(f"payload must be an EventPayload, not {type(value).__name__}")
+        return value
+
     @field_validator("available_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:

@@ -15,14 +15,21 @@ from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ANY, Instrument, SizingMode, Subscription, UserBroker
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore, upsert
-from signal_mgmt.validation import InputModel
+from signal_mgmt.validation import (
+    ExactMoney,
+    ExactPrice,
+    InputModel,
+    require_id,
+    require_money,
+    require_text,
+)
 
 _NAME = r"^\S+$"
 
 
 class InstrumentSpec(InputModel):
     symbol: str = Field(min_length=1, max_length=64, pattern=_NAME)
-    tick_size: Decimal = Field(gt=0, default=Decimal("0.05"))
+    tick_size: ExactPrice = Decimal("0.05")
     lot_size: int = Field(ge=1, default=1)
     freeze_quantity: int | None = Field(default=None, ge=1)
     exchange: str = Field(default="NSE", min_length=1, max_length=16)
@@ -35,15 +42,15 @@ class UserBrokerSpec(InputModel):
 
     user_id: str = Field(min_length=1, max_length=64)
     broker: str = Field(min_length=1, max_length=32)
-    available_capital: Decimal = Field(ge=0)
+    available_capital: ExactMoney
     sizing_mode: SizingMode
     fixed_quantity: int | None = Field(default=None, ge=1)
-    fixed_capital: Decimal | None = Field(default=None, gt=0)
-    risk_amount: Decimal | None = Field(default=None, gt=0)
-    reward_risk_ratio: Decimal = Field(default=Decimal(2), gt=0)
+    fixed_capital: ExactPrice | None = None
+    risk_amount: ExactPrice | None = None
+    reward_risk_ratio: ExactPrice = Decimal(2)
     max_open_trades: int | None = Field(default=None, ge=0)
-    max_exposure_per_symbol: Decimal | None = Field(default=None, ge=0)
-    max_total_exposure: Decimal | None = Field(default=None, ge=0)
+    max_exposure_per_symbol: ExactMoney | None = None
+    max_total_exposure: ExactMoney | None = None
     entry_window_start: time | None = None
     entry_window_end: time | None = None
     enabled: bool = True
@@ -113,9 +120,9 @@ class ReferenceAdmin:
         connection: Executor | None = None,
     ) -> None:
         """Deliver signals of ``symbol`` and ``confluence_type`` (``*``: any) to the user-broker."""
-        for name, value in (("symbol", symbol), ("confluence_type", confluence_type)):
-            if not value or not value.strip() or len(value) > 64:
-                raise InvalidInputError(f"{name} must be 1..64 characters", field=name)
+        require_id(user_broker_id, "user_broker_id")
+        require_text(symbol, "symbol", 64)
+        require_text(confluence_type, "confluence_type", 64)
         row = {
             "user_broker_id": user_broker_id,
             "symbol": symbol,
@@ -136,19 +143,24 @@ class ReferenceAdmin:
         available_capital: Decimal | None = None,
         connection: Executor | None = None,
     ) -> None:
+        require_id(user_broker_id, "user_broker_id")
+        for name, flag in (("enabled", enabled), ("connected", connected)):
+            if flag is not None and not isinstance(flag, bool):
+                raise InvalidInputError(f"{name} must be True or False", field=name, value=flag)
         changes: dict[str, Any] = {
             name: value
             for name, value in (
                 ("enabled", enabled),
                 ("connected", connected),
-                ("available_capital", available_capital),
+                (
+                    "available_capital",
+                    None
+                    if available_capital is None
+                    else require_money(available_capital, "available_capital"),
+                ),
             )
             if value is not None
         }
-        if available_capital is not None and not (
-            available_capital.is_finite() and available_capital >= 0
-        ):
-            raise InvalidInputError("available capital must be >= 0", field="available_capital")
         with transaction(self._engine, connection) as conn:
             self._require_user_broker(conn, user_broker_id)
             if changes:
