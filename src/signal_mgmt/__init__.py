@@ -39,7 +39,7 @@ from signal_mgmt.reference.admin import InstrumentSpec, UserBrokerSpec
 from signal_mgmt.settings import load_settings
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.storage.migrations import upgrade
-from signal_mgmt.tms import TradeOpener
+from signal_mgmt.tms import TradeLoop, TradeOpener
 from signal_mgmt.tms.close import TradeCloser
 
 __all__ = [  # noqa: RUF022 - grouped by role, not sorted
@@ -66,6 +66,7 @@ __all__ = [  # noqa: RUF022 - grouped by role, not sorted
     # services: trades (the only writers of ``trades``)
     "TradeOpener",
     "TradeCloser",
+    "TradeLoop",
     # services: outbox (write an event; drain it; consume it once)
     "emit",
     "OutboxRelay",

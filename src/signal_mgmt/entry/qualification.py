@@ -11,14 +11,14 @@ user-broker's row lock (PostgreSQL), so two qualifications for one account
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
 from signal_mgmt.entry.intent_events import TradeIntentDecided, intent_decided
 from signal_mgmt.errors import NotFoundError
-from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.market.calendar import INTRADAY_SQUARE_OFF, MarketCalendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     Direction,
@@ -65,13 +65,17 @@ class EntryQualificationService:
         *,
         rules: tuple[EntryRule, ...] = DEFAULT_ENTRY_RULES,
         max_signal_age: timedelta = timedelta(minutes=5),
+        entry_cutoff: time | None = INTRADAY_SQUARE_OFF,
     ) -> None:
+        """``entry_cutoff``: exchange-local time from which no new intraday entry is taken
+        (``ExitSettings.entry_cutoff_time``; None: no cut-off)."""
         self._engine = engine
         self._clock = clock
         self._calendar = calendar
         self._reference: ReferenceData = reference or TableReferenceData()
         self._rules = rules
         self._max_signal_age = max_signal_age
+        self._entry_cutoff = entry_cutoff
 
     def qualify(self, delivery_id: int, connection: Executor | None = None) -> IntentResult:
         """Consume one delivery into one trade intent (or return the one it already made)."""
@@ -130,10 +134,12 @@ class EntryQualificationService:
         if account is None:
             raise NotFoundError("user_broker", delivery.user_broker_id)
         now = self._clock.now()
+        session = self._calendar.session(self._calendar.trading_date(now))
+        cutoff = self._entry_cutoff
         return EntryFacts(
             now=now,
             local_time=now.astimezone(self._calendar.timezone).time(),
-            session=self._calendar.session(self._calendar.trading_date(now)),
+            session=session,
             symbol=delivery.symbol,
             direction=Direction(delivery.direction),
             detected_at=delivery.detected_at,
@@ -143,6 +149,11 @@ class EntryQualificationService:
             instrument=instrument,
             account=account,
             positions=tuple(self._reference.positions(conn, delivery.user_broker_id)),
+            entry_cutoff_at=(
+                session.daily_time(cutoff, self._calendar.timezone)
+                if session is not None and cutoff is not None
+                else None
+            ),
         )
 
     def _record(self, conn: Connection, delivery: Any, decision: EntryDecision) -> IntentResult:

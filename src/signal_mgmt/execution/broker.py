@@ -91,3 +91,23 @@ class BrokerGateway(Protocol):
     def order_status(self, client_order_id: str) -> BrokerOrder | None: ...
 
     def is_connected(self) -> bool: ...
+
+
+class BrokerConnectivity(Protocol):
+    """Whether a user-broker's session is up: what exit qualification (Stage B) reads.
+
+    Called inside the decision's transaction, so it answers from memory (the host
+    keeps it current from its broker session's events); it never calls the broker.
+    """
+
+    def connected(self, user_broker_id: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConnectivity:
+    """Every user-broker behind one ``BrokerGateway`` shares its connection state."""
+
+    gateway: BrokerGateway
+
+    def connected(self, user_broker_id: int) -> bool:
+        return self.gateway.is_connected()

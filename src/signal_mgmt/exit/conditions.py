@@ -19,7 +19,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.market.calendar import (
+    INTRADAY_SQUARE_OFF,
+    SPECIAL_SESSION_LEAD,
+    MarketCalendar,
+)
 from signal_mgmt.models import Direction, ExitReason
 
 
@@ -170,9 +174,9 @@ class TimeExit(ExitCondition):
     def __init__(
         self,
         calendar: MarketCalendar,
-        square_off: time | None = time(15, 15),
+        square_off: time | None = INTRADAY_SQUARE_OFF,
         max_holding: timedelta | None = None,
-        special_session_lead: timedelta = timedelta(minutes=15),
+        special_session_lead: timedelta = SPECIAL_SESSION_LEAD,
     ) -> None:
         if max_holding is not None and max_holding <= timedelta(0):
             raise InvalidInputError(
@@ -200,9 +204,9 @@ class TimeExit(ExitCondition):
         for _ in range(366):  # a year without a session is a broken calendar, not a loop
             session = self.calendar.session(day)
             if session is not None:
-                at = datetime.combine(day, square_off, tzinfo=self.calendar.timezone)
-                if not session.open_at < at <= session.close_at:
-                    at = session.close_at - self.special_session_lead
+                at = session.daily_time(
+                    square_off, self.calendar.timezone, self.special_session_lead
+                )
                 if at > opened_at:
                     return at
             day = day + timedelta(days=1)

@@ -6,28 +6,52 @@ re-arm their episodes; candidates go to ``ExitIntentService`` (which the
 database keeps idempotent, so a repeated candidate is at worst SUPPRESSED).
 Trades join when they open (``track``) and leave when they close (``untrack``);
 ``start`` rebuilds the detector from the database after a restart.
+
+Safe to feed from several threads: ticks of one symbol are handled one at a
+time, in arrival order, while other symbols proceed; the in-memory detector is
+touched under one short lock, the database work (per trade serialized by the
+service) outside it.
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from decimal import Decimal
 
 from signal_mgmt.errors import NotFoundError
 from signal_mgmt.exit.detector import ExitDetector, TickOutcome
 from signal_mgmt.exit.service import ExitDetectionResult, ExitIntentService
-from signal_mgmt.exit.store import load_open_trades, rebuild_detector, save_water_marks
+from signal_mgmt.exit.store import (
+    load_open_trades,
+    open_trade_ids,
+    rebuild_detector,
+    save_water_marks,
+)
 from signal_mgmt.qualification.exit_rules import ExitRejectReason
+from signal_mgmt.storage.locks import KeyedLocks
 
 
 class ExitMonitor:
     def __init__(self, detector: ExitDetector, service: ExitIntentService) -> None:
         self.detector = detector
         self.service = service
+        self._detector_lock = threading.Lock()
+        self._symbols = KeyedLocks()
+
+    def __contains__(self, trade_id: object) -> bool:
+        """Whether the detector watches this trade."""
+        with self._detector_lock:
+            return trade_id in self.detector
+
+    def __len__(self) -> int:
+        with self._detector_lock:
+            return len(self.detector)
 
     def start(self) -> int:
         """Load every open trade (and its trailing mark) into the detector."""
-        return rebuild_detector(self.detector, self.service.engine)
+        with self._detector_lock:
+            return rebuild_detector(self.detector, self.service.engine)
 
     def track(self, trade_id: int) -> None:
         """Watch a trade that just opened (e.g. on TRADE_OPENED)."""
@@ -35,22 +59,45 @@ class ExitMonitor:
         if not found:
             raise NotFoundError("open trade", trade_id)
         [(trade, mark)] = found
-        self.detector.add_trade(trade, water_mark=mark)
+        with self._detector_lock:
+            self.detector.add_trade(trade, water_mark=mark)
+
+    def catch_up(self) -> tuple[int, ...]:
+        """Watch every OPEN trade the detector does not have yet (opened by another
+        thread or process since the last call); returns their ids."""
+        with self._detector_lock:
+            missing = [i for i in open_trade_ids(self.service.engine) if i not in self.detector]
+        if not missing:
+            return ()
+        found = load_open_trades(self.service.engine, trade_ids=missing)
+        with self._detector_lock:
+            fresh = [(trade, mark) for trade, mark in found if trade.trade_id not in self.detector]
+            for trade, mark in fresh:
+                self.detector.add_trade(trade, water_mark=mark)
+        return tuple(trade.trade_id for trade, _ in fresh)
 
     def untrack(self, trade_id: int) -> None:
         """Stop watching a trade (e.g. on TRADE_CLOSED)."""
-        self.detector.remove_trade(trade_id)
+        with self._detector_lock:
+            self.detector.remove_trade(trade_id)
 
     def on_tick(self, symbol: str, price: Decimal, at: datetime) -> list[ExitDetectionResult]:
-        return self._record(self.detector.on_tick(symbol, price, at))
+        with self._symbols.hold(symbol):
+            with self._detector_lock:
+                outcome = self.detector.on_tick(symbol, price, at)
+            return self._record(outcome)
 
     def on_time(self, at: datetime) -> list[ExitDetectionResult]:
-        return self._record(self.detector.on_time(at))
+        with self._detector_lock:
+            outcome = self.detector.on_time(at)
+        return self._record(outcome)
 
     def request_manual_exit(
         self, trade_id: int, at: datetime, price: Decimal | None = None
     ) -> ExitDetectionResult:
-        return self.service.on_exit_detected(self.detector.request_manual_exit(trade_id, at, price))
+        with self._detector_lock:
+            candidate = self.detector.request_manual_exit(trade_id, at, price)
+        return self.service.on_exit_detected(candidate)
 
     def _record(self, outcome: TickOutcome) -> list[ExitDetectionResult]:
         save_water_marks(self.service.engine, outcome.water_marks, self.service.clock)
@@ -59,5 +106,5 @@ class ExitMonitor:
         results = [self.service.on_exit_detected(found) for found in outcome.candidates]
         for result in results:
             if ExitRejectReason.TRADE_NOT_OPEN in result.reason_codes:
-                self.detector.remove_trade(result.trade_id)  # closed elsewhere: stop watching
+                self.untrack(result.trade_id)  # closed elsewhere: stop watching
         return results

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, select
 
 from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.execution.broker import BrokerConnectivity
 from signal_mgmt.execution.exit_events import (
     EXIT_INTENT_APPROVED,
     EXIT_INTENT_REJECTED,
@@ -100,6 +101,7 @@ class ExitIntentService:
         settings: ExitSettings | None = None,
         holds: ExitHolds | None = None,
         rules: Sequence[ExitRule] = DEFAULT_EXIT_RULES,
+        connectivity: BrokerConnectivity | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -107,6 +109,8 @@ class ExitIntentService:
         self.settings = settings if settings is not None else load_exit_settings()
         self.holds: ExitHolds = holds if holds is not None else InMemoryExitHolds()
         self.rules = tuple(rules)
+        self.connectivity = connectivity
+        """The live session state, read with ``user_brokers.connected`` (None: the row alone)."""
         self._locks = KeyedLocks()
 
     @property
@@ -348,12 +352,16 @@ class ExitIntentService:
             lot_size=context.lot_size,
             freeze_quantity=context.freeze_quantity,
             broker_enabled=context.broker_enabled,
-            broker_connected=context.broker_connected,
+            broker_connected=self._broker_connected(context),
             live_exit=live,
             session=self.calendar.session(self.calendar.trading_date(now)),
             portfolio_locked=self.holds.is_portfolio_locked(context.user_broker_id),
             trade_frozen=self.holds.is_trade_frozen(context.trade_id),
         )
+
+    def _broker_connected(self, context: TradeContext) -> bool:
+        live = self.connectivity is None or self.connectivity.connected(context.user_broker_id)
+        return context.broker_connected and live
 
     @staticmethod
     def _result(

@@ -15,15 +15,18 @@ from signal_mgmt.exit.conditions import (
     TimeExit,
     TrailingStop,
 )
-from signal_mgmt.market.calendar import MarketCalendar
+from signal_mgmt.market.calendar import INTRADAY_SQUARE_OFF, MarketCalendar
 from signal_mgmt.settings import build_settings
 
 
 class ExitSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNAL_MGMT_EXIT_", extra="forbid", frozen=True)
 
-    square_off_time: time | None = time(15, 15)
+    square_off_time: time | None = INTRADAY_SQUARE_OFF
     """Exchange-local time at which intraday trades are squared off (None: never)."""
+    entry_cutoff: time | None = None
+    """Exchange-local time from which no new intraday entry is taken (None: the square-off
+    time); read by entry qualification through ``entry_cutoff_time``."""
     max_holding: timedelta | None = Field(default=None, gt=timedelta(0))
     trailing_distance: Decimal | None = Field(default=None, gt=0)
     cooldown: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0))
@@ -41,6 +44,11 @@ class ExitSettings(BaseSettings):
             except ValueError:
                 return value
         return value
+
+    @property
+    def entry_cutoff_time(self) -> time | None:
+        """The entry cut-off in force: ``entry_cutoff``, else the square-off time."""
+        return self.entry_cutoff if self.entry_cutoff is not None else self.square_off_time
 
     def condition(self, calendar: MarketCalendar) -> ExitCondition:
         """Target | StopLoss [| TrailingStop] [| TimeExit], as configured."""

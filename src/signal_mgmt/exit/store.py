@@ -51,6 +51,13 @@ def load_open_trades(
     ]
 
 
+def open_trade_ids(engine: Engine, connection: Executor | None = None) -> list[int]:
+    """Ids of the OPEN trades, oldest first."""
+    query = select(Trade.id).where(Trade.status == TradeStatus.OPEN.value).order_by(Trade.id)
+    with transaction(engine, connection) as conn:
+        return list(conn.execute(query).scalars())
+
+
 def rebuild_detector(
     detector: ExitDetector, engine: Engine, connection: Executor | None = None
 ) -> int:

@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.market.clock import require_aware
 
+INTRADAY_SQUARE_OFF = time(15, 15)
+"""Exchange-local time at which intraday trades are squared off by default (NSE)."""
+SPECIAL_SESSION_LEAD = timedelta(minutes=15)
+"""How long before its close a session that does not contain a daily time acts on it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -29,6 +34,14 @@ class Session:
 
     def contains(self, at: datetime) -> bool:
         return self.open_at <= at < self.close_at
+
+    def daily_time(
+        self, local: time, timezone: tzinfo, lead: timedelta = SPECIAL_SESSION_LEAD
+    ) -> datetime:
+        """``local`` on this session's day, as an instant; a session that does not contain
+        it (a special session, e.g. Muhurat in the evening) gives ``lead`` before its close."""
+        at = datetime.combine(self.trading_date, local, tzinfo=timezone)
+        return at if self.open_at < at <= self.close_at else self.close_at - lead
 
 
 class MarketCalendar(Protocol):

@@ -38,6 +38,8 @@ class EntryFacts:
     instrument: InstrumentInfo
     account: Account
     positions: tuple[Position, ...] = ()
+    entry_cutoff_at: datetime | None = None
+    """No new intraday entry from this instant on (the session's cut-off); None: none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,12 @@ def market_open(facts: EntryFacts) -> EntryReason | None:
     if facts.session is None:
         return EntryReason.MARKET_HOLIDAY
     return None if facts.session.contains(facts.now) else EntryReason.MARKET_CLOSED
+
+
+def before_entry_cutoff(facts: EntryFacts) -> EntryReason | None:
+    """An entry at or after the cut-off would be squared off at once, or carried overnight."""
+    cutoff = facts.entry_cutoff_at
+    return None if cutoff is None or facts.now < cutoff else EntryReason.ENTRY_CUTOFF
 
 
 def within_entry_window(facts: EntryFacts) -> EntryReason | None:
@@ -99,6 +107,7 @@ DEFAULT_ENTRY_RULES: tuple[EntryRule, ...] = (
     broker_connected,
     instrument_active,
     market_open,
+    before_entry_cutoff,
     within_entry_window,
     signal_fresh,
     no_duplicate_position,

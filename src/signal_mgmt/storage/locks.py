@@ -6,7 +6,7 @@ the transaction ends (SQLite's ``BEGIN IMMEDIATE`` already serializes writers)."
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, func, select
@@ -45,10 +45,10 @@ class KeyedLocks:
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[int, tuple[threading.Lock, int]] = {}
+        self._locks: dict[Hashable, tuple[threading.Lock, int]] = {}
 
     @contextmanager
-    def hold(self, key: int) -> Iterator[None]:
+    def hold(self, key: Hashable) -> Iterator[None]:
         with self._guard:
             lock, users = self._locks.get(key, (threading.Lock(), 0))
             self._locks[key] = (lock, users + 1)
