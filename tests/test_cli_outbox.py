@@ -54,8 +54,12 @@ def test_migrate_is_idempotent_and_status_reports_counts(
     assert report["oldest_pending_age_seconds"] >= 0
     code, out, _ = run("outbox", "status", "--database-url", database_url)
     assert code == 0
-    assert "pending" in out
-    assert "2" in out
+    table: dict[str, str] = {}
+    for line in out.splitlines():
+        name, value = line.split()
+        table[name] = value
+    assert table.keys() == report.keys()  # one row per counter, as in --json
+    assert (table["pending"], table["published"], table["dead"]) == ("2", "0", "0")
 
 
 def test_retry_dead_inspect_park_unpark_replay(

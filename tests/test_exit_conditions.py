@@ -72,8 +72,9 @@ def test_target_and_stop_are_direction_aware(
 ) -> None:
     target, stop = ("110", "95") if direction is Direction.LONG else ("90", "105")
     t = trade(direction=direction, target=target, stop=stop)
-    assert Target() | StopLoss() is not None
-    met = (Target() | StopLoss()).met(t, Decimal(price), T0, t.entry_price)
+    either = Target() | StopLoss()
+    assert [type(member) for member in either.members] == [Target, StopLoss]
+    met = either.met(t, Decimal(price), T0, t.entry_price)
     assert met == expected
 
 
