@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,21 +15,45 @@ from signal_mgmt.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.storage.db"
 
 
-class Settings(BaseSettings):
+class LibrarySettings(BaseSettings):
+    """Base of the library's settings: an invalid value, from the environment or a
+    keyword, is one ``ConfigError`` line naming the setting, however they are built."""
+
+    label: ClassVar[str] = "setting"
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or self.label
+            raise ConfigError(f"invalid {self.label} {where}: {first['msg']}") from None
+
+
+class Settings(LibrarySettings):
     model_config = SettingsConfigDict(env_prefix="SIGNAL_MGMT_", extra="forbid", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0, le=3600)
-    relay_max_attempts: int = Field(default=10, ge=1)
-    relay_backoff_initial: float = Field(default=0.05, gt=0)
-    relay_backoff_max: float = Field(default=30.0, gt=0)
+    relay_max_attempts: int = Field(default=10, ge=1, le=1_000_000)
+    relay_backoff_initial: float = Field(default=0.05, gt=0, le=3600)
+    relay_backoff_max: float = Field(default=30.0, gt=0, le=86_400)
     timezone: str = "Asia/Kolkata"
 
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
         return validate_database_url(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (want e.g. Asia/Kolkata)") from None
+        return value
 
 
 def validate_database_url(value: str) -> str:
@@ -41,19 +66,6 @@ def validate_database_url(value: str) -> str:
     return value
 
 
-SettingsT = TypeVar("SettingsT", bound=BaseSettings)
-
-
-def build_settings(kind: type[SettingsT], label: str, **overrides: object) -> SettingsT:
-    """Build ``kind``; any invalid value becomes one ``ConfigError`` line naming the setting."""
-    try:
-        return kind(**overrides)  # type: ignore[arg-type]
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or label
-        raise ConfigError(f"invalid {label} {where}: {first['msg']}") from None
-
-
 def load_settings(**overrides: object) -> Settings:
     """The library's settings from the environment and ``overrides``."""
-    return build_settings(Settings, "setting", **overrides)
+    return Settings(**overrides)  # type: ignore[arg-type]

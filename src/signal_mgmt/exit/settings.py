@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from decimal import Decimal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from signal_mgmt.exit.conditions import (
     ExitCondition,
@@ -16,10 +15,14 @@ from signal_mgmt.exit.conditions import (
     TrailingStop,
 )
 from signal_mgmt.market.calendar import INTRADAY_SQUARE_OFF, MarketCalendar
-from signal_mgmt.settings import build_settings
+from signal_mgmt.settings import LibrarySettings
+from signal_mgmt.validation import MAX_DURATION, Price, require_duration
 
 
-class ExitSettings(BaseSettings):
+class ExitSettings(LibrarySettings):
+    """Invalid values (from the environment or keywords) raise one ``ConfigError``."""
+
+    label = "exit setting"
     model_config = SettingsConfigDict(env_prefix="SIGNAL_MGMT_EXIT_", extra="forbid", frozen=True)
 
     square_off_time: time | None = INTRADAY_SQUARE_OFF
@@ -27,22 +30,27 @@ class ExitSettings(BaseSettings):
     entry_cutoff: time | None = None
     """Exchange-local time from which no new intraday entry is taken (None: the square-off
     time); read by entry qualification through ``entry_cutoff_time``."""
-    max_holding: timedelta | None = Field(default=None, gt=timedelta(0))
-    trailing_distance: Decimal | None = Field(default=None, gt=0)
-    cooldown: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0))
+    max_holding: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
+    trailing_distance: Price | None = None
+    cooldown: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0), le=MAX_DURATION)
     """After an episode fires, how long before the same (trade, reason) may fire again
     without having cleared."""
-    reemit_interval: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0))
+    reemit_interval: timedelta = Field(
+        default=timedelta(minutes=1), ge=timedelta(0), le=MAX_DURATION
+    )
 
     @field_validator("max_holding", "cooldown", "reemit_interval", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
-        """Durations from the environment may be plain seconds ("90") or ISO 8601 ("PT90S")."""
+        """Durations may be plain seconds (90, "90") or ISO 8601 ("PT90S"); inf, NaN and
+        more than ``MAX_DURATION`` are refused before ``timedelta`` could overflow."""
         if isinstance(value, str):
             try:
-                return timedelta(seconds=float(value))
+                value = float(value)
             except ValueError:
                 return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return require_duration(value, "duration")
         return value
 
     @property
@@ -62,4 +70,4 @@ class ExitSettings(BaseSettings):
 
 def load_exit_settings(**overrides: object) -> ExitSettings:
     """Build EXIT settings; an invalid value becomes one ``ConfigError``."""
-    return build_settings(ExitSettings, "exit setting", **overrides)
+    return ExitSettings(**overrides)  # type: ignore[arg-type]
