@@ -9,12 +9,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from signal_mgmt.models import Base
-from signal_mgmt.storage.migrations import downgrade, upgrade
+from signal_mgmt.storage.migrations import VERSION_TABLE, downgrade, upgrade
 
 
 def schema_drift(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
         return list(compare_metadata(context, Base.metadata))
 
 
@@ -24,7 +26,7 @@ def test_head_matches_the_models(engine: Engine) -> None:
 
 def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
     downgrade(engine, "base")
-    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert set(inspect(engine).get_table_names()) <= {VERSION_TABLE}
     upgrade(engine)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
     assert schema_drift(engine) == []
@@ -44,5 +46,6 @@ def test_drift_check_sees_a_missing_column(engine: Engine) -> None:
         table.to_metadata(metadata)
     metadata.tables["outbox"].append_column(Column("not_migrated", Integer))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(context, metadata)
     assert [entry[0] for entry in diff] == ["add_column"]

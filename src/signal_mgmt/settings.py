@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from signal_mgmt.errors import ConfigError
+from signal_mgmt.storage.db import is_schema_name
 
 DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.storage.db"
 
@@ -34,6 +35,10 @@ class Settings(LibrarySettings):
     model_config = SettingsConfigDict(env_prefix="SIGNAL_MGMT_", extra="forbid", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = Field(
+        default=None, validation_alias=AliasChoices("SIGNAL_MGMT_SCHEMA", "database_schema")
+    )
+    """PostgreSQL schema of every library object; None: the connection's own search_path."""
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=1.0, gt=0, le=3600)
     relay_max_attempts: int = Field(default=10, ge=1, le=1_000_000)
@@ -53,6 +58,15 @@ class Settings(LibrarySettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (want e.g. Asia/Kolkata)") from None
+        return value
+
+    @field_validator("database_schema")
+    @classmethod
+    def _valid_schema(cls, value: str | None) -> str | None:
+        if value is not None and not is_schema_name(value):
+            raise ValueError(
+                "lowercase letters, digits and _, at most 63, not starting with a digit or pg_"
+            )
         return value
 
 

@@ -7,6 +7,7 @@ commit; otherwise we open a transaction, commit it, and close it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,10 @@ Executor = Connection | Session
 
 EngineOrUrl = Engine | str
 
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A PostgreSQL schema we accept: an unquoted lowercase identifier (no quoting surprises)."""
+_SCHEMA_INFO_KEY = "signal_mgmt_schema"
+
 
 def engine_from(target: EngineOrUrl, **kwargs: Any) -> Engine:
     """Return ``target`` if it is an Engine, otherwise build one from a URL."""
@@ -31,12 +36,15 @@ def engine_from(target: EngineOrUrl, **kwargs: Any) -> Engine:
     return make_engine(target, **kwargs)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine:
     """An engine with the settings this library relies on.
 
     PostgreSQL URLs are routed to psycopg 3. SQLite gets WAL, a busy timeout and
     ``BEGIN IMMEDIATE`` so that a write transaction takes the write lock at its
     start: two writers then queue instead of failing a lock upgrade midway.
+    ``schema`` (PostgreSQL only, setting ``SIGNAL_MGMT_SCHEMA``) becomes every
+    connection's ``search_path``: the library's tables, indexes, triggers and
+    functions live there, created by ``upgrade`` and used by every service.
     ``kwargs`` go to ``create_engine`` (e.g. ``pool_pre_ping=True``, ``pool_size``).
     """
     try:
@@ -46,6 +54,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in {"postgresql", "sqlite"}:
         raise ConfigError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    if schema is not None:
+        check_schema_name(schema)
+        if backend != "postgresql":
+            raise ConfigError(f"schema {schema!r} needs PostgreSQL; SQLite has one namespace")
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
@@ -56,7 +68,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine)
+    if schema is not None:
+        _use_schema(engine, schema)
     return engine
+
+
+def is_schema_name(schema: str) -> bool:
+    return SCHEMA_NAME.fullmatch(schema) is not None and not schema.startswith("pg_")
+
+
+def check_schema_name(schema: str) -> str:
+    if not is_schema_name(schema):
+        raise ConfigError(
+            f"bad schema name {schema!r}: lowercase letters, digits and _, "
+            "at most 63, not starting with a digit or pg_"
+        )
+    return schema
+
+
+def _use_schema(engine: Engine, schema: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        # Only this schema: a library table never resolves to, or lands in, a host's public.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET search_path TO {schema}")
+        cursor.close()
+        dbapi_connection.commit()  # a later pool-reset ROLLBACK must not undo the SET
+        record.info[_SCHEMA_INFO_KEY] = schema
+
+
+def schema_of(connection: Connection) -> str | None:
+    """The schema ``make_engine(schema=...)`` pinned this connection to, if any."""
+    value = connection.info.get(_SCHEMA_INFO_KEY)
+    return value if isinstance(value, str) else None
 
 
 def _configure_sqlite(engine: Engine) -> None:
