@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -100,13 +101,47 @@ class Money(TypeDecorator[Decimal]):
         return str(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(value).normalize() if dialect.name == "sqlite" else Decimal(value)
+        return None if value is None else plain_decimal(Decimal(value))
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and without an exponent: ``110``, ``94.95``.
+
+    The one written form of a price read back from either backend (SQLite's
+    ``normalize`` gave ``1.1E+2``, PostgreSQL ``110.000000``), so what reaches a
+    broker or an event is the same plain string on both.
+    """
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    return normal.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normal
 
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def vocabulary(enum: type[E], length: int) -> Enum:
+    """A column of one ``StrEnum``: a plain VARCHAR(``length``) holding the members' values.
+
+    Non-native and without a CHECK constraint, so the schema is exactly the
+    migrations' ``String(length)``; rows come back as enum members.
+    """
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows matching the SQL condition ``where``, on PostgreSQL and SQLite."""
+    return Index(
+        name, *columns, unique=unique, postgresql_where=text(where), sqlite_where=text(where)
+    )
 
 
 # --------------------------------------------------------------------------- outbox
@@ -154,39 +189,34 @@ class OutboxRow(Base):
     __table_args__ = (
         # The relay's claim reads pending rows in id order; published rows (the
         # vast majority) stay out of the index on PostgreSQL.
-        Index(
+        partial_index(
             "ix_outbox_pending",
             "id",
-            postgresql_where=text("status = 'PENDING'"),
-            sqlite_where=text("status = 'PENDING'"),
+            where="status = 'PENDING'",
         ),
-        Index(
+        partial_index(
             "ix_outbox_pending_key",
             "partition_key",
             "id",
-            postgresql_where=text("status <> 'PUBLISHED'"),
-            sqlite_where=text("status <> 'PUBLISHED'"),
+            where="status <> 'PUBLISHED'",
         ),
         # The rows that hold their key back (claim.py ``_held_back``), each found
         # by an index scan over a few rows instead of a scan of the whole backlog.
-        Index(
+        partial_index(
             "ix_outbox_dead",
             "partition_key",
             "id",
-            postgresql_where=text("status = 'DEAD'"),
-            sqlite_where=text("status = 'DEAD'"),
+            where="status = 'DEAD'",
         ),
-        Index(
+        partial_index(
             "ix_outbox_pending_available",
             "available_at",
-            postgresql_where=text("status = 'PENDING'"),
-            sqlite_where=text("status = 'PENDING'"),
+            where="status = 'PENDING'",
         ),
-        Index(
+        partial_index(
             "ix_outbox_pending_xact",
             "xact_id",
-            postgresql_where=text("status = 'PENDING'"),
-            sqlite_where=text("status = 'PENDING'"),
+            where="status = 'PENDING'",
         ),
     )
 
@@ -317,7 +347,7 @@ class UserBroker(Base):
     max_open_trades: Mapped[int | None] = mapped_column(Integer)
     max_exposure_per_symbol: Mapped[Decimal | None] = mapped_column(Money())
     max_total_exposure: Mapped[Decimal | None] = mapped_column(Money())
-    sizing_mode: Mapped[str] = mapped_column(String(24))
+    sizing_mode: Mapped[SizingMode] = mapped_column(vocabulary(SizingMode, 24))
     fixed_quantity: Mapped[int | None] = mapped_column(Integer)
     fixed_capital: Mapped[Decimal | None] = mapped_column(Money())
     risk_amount: Mapped[Decimal | None] = mapped_column(Money())
@@ -353,12 +383,12 @@ class Signal(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(64))
-    direction: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[Direction] = mapped_column(vocabulary(Direction, 8))
     confluence_type: Mapped[str] = mapped_column(String(64))
     signal_day: Mapped[date] = mapped_column(Date())
     effective_floor: Mapped[Decimal] = mapped_column(Money())
     effective_ceiling: Mapped[Decimal] = mapped_column(Money())
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[SignalStatus] = mapped_column(vocabulary(SignalStatus, 16))
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # "metadata" is reserved on declarative classes; the column keeps the spec's name.
@@ -374,11 +404,10 @@ class Signal(Base):
             "effective_floor",
             "effective_ceiling",
         ),
-        Index(
+        partial_index(
             "ix_signals_detected",
             "id",
-            postgresql_where=text("status = 'DETECTED'"),
-            sqlite_where=text("status = 'DETECTED'"),
+            where="status = 'DETECTED'",
         ),
     )
 
@@ -397,11 +426,10 @@ class SignalDelivery(Base):
 
     __table_args__ = (
         UniqueConstraint("signal_id", "user_broker_id"),
-        Index(
+        partial_index(
             "ix_signal_deliveries_unconsumed",
             "id",
-            postgresql_where=text("consumed_at IS NULL"),
-            sqlite_where=text("consumed_at IS NULL"),
+            where="consumed_at IS NULL",
         ),
     )
 
@@ -416,9 +444,9 @@ class TradeIntent(Base):
     signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id"))
     user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
     symbol: Mapped[str] = mapped_column(String(64))
-    direction: Mapped[str] = mapped_column(String(8))
-    decision: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[Direction] = mapped_column(vocabulary(Direction, 8))
+    decision: Mapped[IntentDecision] = mapped_column(vocabulary(IntentDecision, 16))
+    status: Mapped[TradeIntentStatus] = mapped_column(vocabulary(TradeIntentStatus, 16))
     reason_codes: Mapped[list[str]] = mapped_column(JSONDocument)
     quantity: Mapped[int] = mapped_column(Integer)
     entry_price: Mapped[Decimal | None] = mapped_column(Money())
@@ -442,12 +470,12 @@ class Trade(Base):
     trade_intent_id: Mapped[int] = mapped_column(ForeignKey("trade_intents.id"), unique=True)
     user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
     symbol: Mapped[str] = mapped_column(String(64))
-    direction: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[Direction] = mapped_column(vocabulary(Direction, 8))
     quantity: Mapped[int] = mapped_column(Integer)
     entry_price: Mapped[Decimal | None] = mapped_column(Money())
     target_price: Mapped[Decimal] = mapped_column(Money())
     stop_price: Mapped[Decimal] = mapped_column(Money())
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[TradeStatus] = mapped_column(vocabulary(TradeStatus, 16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -469,20 +497,20 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     client_order_id: Mapped[str] = mapped_column(String(20), unique=True)
-    purpose: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[OrderPurpose] = mapped_column(vocabulary(OrderPurpose, 8))
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
     trade_intent_id: Mapped[int | None] = mapped_column(ForeignKey("trade_intents.id"))
     # The FK to exit_intents is added by migration 0004_exit (the table does not exist yet).
     exit_intent_id: Mapped[int | None] = mapped_column(BigInteger)
     user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
     symbol: Mapped[str] = mapped_column(String(64))
-    side: Mapped[str] = mapped_column(String(4))
+    side: Mapped[OrderSide] = mapped_column(vocabulary(OrderSide, 4))
     quantity: Mapped[int] = mapped_column(Integer)
-    order_type: Mapped[str] = mapped_column(String(8))
+    order_type: Mapped[OrderType] = mapped_column(vocabulary(OrderType, 8))
     limit_price: Mapped[Decimal | None] = mapped_column(Money())
     slice_no: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     broker_order_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[OrderStatus] = mapped_column(vocabulary(OrderStatus, 16))
     filled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     average_price: Mapped[Decimal | None] = mapped_column(Money())
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -527,8 +555,8 @@ class ExitIntentStatus(StrEnum):
     FAILED = "FAILED"
 
 
-LIVE_EXIT_STATUSES = ("PENDING", "APPROVED", "PLACED")
-_LIVE_EXIT = text("status IN ('PENDING', 'APPROVED', 'PLACED')")
+LIVE_EXIT_STATUSES = (ExitIntentStatus.PENDING, ExitIntentStatus.APPROVED, ExitIntentStatus.PLACED)
+_LIVE_EXIT = "status IN ({})".format(", ".join(f"'{status}'" for status in LIVE_EXIT_STATUSES))
 
 
 class ExitEpisode(Base):
@@ -543,7 +571,7 @@ class ExitEpisode(Base):
     __tablename__ = "exit_episodes"
 
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), primary_key=True)
-    exit_reason: Mapped[str] = mapped_column(String(16), primary_key=True)
+    exit_reason: Mapped[ExitReason] = mapped_column(vocabulary(ExitReason, 16), primary_key=True)
     episode_id: Mapped[int] = mapped_column(Integer)
     armed: Mapped[bool] = mapped_column(Boolean)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -560,9 +588,9 @@ class ExitSignal(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
-    exit_reason: Mapped[str] = mapped_column(String(16))
+    exit_reason: Mapped[ExitReason] = mapped_column(vocabulary(ExitReason, 16))
     episode_id: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ExitSignalStatus] = mapped_column(vocabulary(ExitSignalStatus, 16))
     price: Mapped[Decimal] = mapped_column(Money())
     trigger_level: Mapped[Decimal | None] = mapped_column(Money())
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -571,11 +599,10 @@ class ExitSignal(Base):
 
     __table_args__ = (
         UniqueConstraint("trade_id", "exit_reason", "episode_id"),
-        Index(
+        partial_index(
             "ix_exit_signals_detected",
             "id",
-            postgresql_where=text("status = 'DETECTED'"),
-            sqlite_where=text("status = 'DETECTED'"),
+            where="status = 'DETECTED'",
         ),
     )
 
@@ -589,13 +616,13 @@ class ExitIntent(Base):
     exit_signal_id: Mapped[int] = mapped_column(ForeignKey("exit_signals.id"), unique=True)
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"))
     user_broker_id: Mapped[int] = mapped_column(ForeignKey("user_brokers.id"))
-    exit_reason: Mapped[str] = mapped_column(String(16))
+    exit_reason: Mapped[ExitReason] = mapped_column(vocabulary(ExitReason, 16))
     episode_id: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ExitIntentStatus] = mapped_column(vocabulary(ExitIntentStatus, 16))
     reason_codes: Mapped[list[str]] = mapped_column(JSONDocument)
-    side: Mapped[str] = mapped_column(String(4))
+    side: Mapped[OrderSide] = mapped_column(vocabulary(OrderSide, 4))
     quantity: Mapped[int] = mapped_column(Integer)
-    order_type: Mapped[str] = mapped_column(String(8))
+    order_type: Mapped[OrderType] = mapped_column(vocabulary(OrderType, 8))
     limit_price: Mapped[Decimal | None] = mapped_column(Money())
     slices: Mapped[list[int]] = mapped_column(JSONDocument)
     filled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -603,6 +630,8 @@ class ExitIntent(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     # Dispatcher lease: a claimed intent is skipped by other dispatchers until it runs out.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set on a live TARGET when a protective exit pre-empts it: cancel, send nothing more.
+    preempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -612,19 +641,17 @@ class ExitIntent(Base):
     __table_args__ = (
         UniqueConstraint("trade_id", "user_broker_id", "exit_reason", "episode_id"),
         # At most ONE live exit per trade, whatever its reason or episode.
-        Index(
+        partial_index(
             "uq_exit_intents_live_trade_id",
             "trade_id",
+            where=_LIVE_EXIT,
             unique=True,
-            postgresql_where=_LIVE_EXIT,
-            sqlite_where=_LIVE_EXIT,
         ),
-        Index(
+        partial_index(
             "ix_exit_intents_open",
             "status",
             "id",
-            postgresql_where=_LIVE_EXIT,
-            sqlite_where=_LIVE_EXIT,
+            where=_LIVE_EXIT,
         ),
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
         CheckConstraint("filled_quantity >= 0", name="filled_quantity_not_negative"),
@@ -639,6 +666,29 @@ class ExitTrailingMark(Base):
     trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), primary_key=True)
     water_mark: Mapped[Decimal] = mapped_column(Money())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ExitBudget(Base):
+    """Per trade: its filled entry quantity and the quantity its exits hold (migration 0006).
+
+    ``committed_quantity`` sums, over the trade's exit intents, the quantity of
+    the live (PENDING / APPROVED / PLACED) and FILLED ones plus what FAILED ones
+    filled. Triggers on ``exit_intents`` (and on ``trades.quantity``) keep it in
+    the same statement as the change, and the CHECK refuses any change that
+    would exit more than the entry: the position invariant, enforced by the
+    database on both backends, whoever writes the row.
+    """
+
+    __tablename__ = "exit_budgets"
+
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), primary_key=True)
+    entry_quantity: Mapped[int] = mapped_column(Integer)
+    committed_quantity: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("committed_quantity <= entry_quantity", name="within_entry"),
+        CheckConstraint("committed_quantity >= 0", name="committed_not_negative"),
+    )
 
 
 # orders.exit_intent_id is declared with the ENTRY tables; its foreign key needs exit_intents.
