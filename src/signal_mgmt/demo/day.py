@@ -25,7 +25,11 @@ from pathlib import Path
 from signal_mgmt.demo.accounts import DemoAccount, pick_symbols, setup_reference
 from signal_mgmt.demo.detector import Breakout, OpeningRangeBreakout
 from signal_mgmt.demo.faults import FaultCounts, FaultPlan, FaultyBroker
-from signal_mgmt.demo.invariants import OutboxBaseline, live_exit_violations
+from signal_mgmt.demo.invariants import (
+    OutboxBaseline,
+    live_exit_violations,
+    position_violations,
+)
 from signal_mgmt.demo.sample import load_sample_instruments
 from signal_mgmt.demo.services import ReplayCounts, Services, start_services
 from signal_mgmt.demo.ticks import Tick, TickProfile, session_ticks
@@ -84,6 +88,7 @@ class RunCounts:
     manual_exits: int = 0
     settle_passes: int = 0
     live_exit_violations: int = 0
+    position_violations: int = 0
     restart_replay: ReplayCounts | None = None
     faults: FaultCounts = field(default_factory=FaultCounts)
 
@@ -221,11 +226,12 @@ class TradingDay:
             # Crash window: the signal commits, its deliveries wait for the replay.
             services.signals.publish(candidate)
         else:
-            services.track_opened(services.entry.process(candidate).trades)
+            services.entry.process(candidate)
+            services.loop.monitor.catch_up()  # watch the new trades before the next tick
         self._signals += 1
 
     def _exit_tick(self, services: Services, tick: Tick) -> bool:
-        return self._count_exits(services.monitor.on_tick(tick.symbol, tick.price, tick.at))
+        return self._count_exits(services.loop.on_tick(tick.symbol, tick.price, tick.at))
 
     def _count_exits(self, results: list[ExitDetectionResult]) -> bool:
         recorded = False
@@ -245,7 +251,7 @@ class TradingDay:
         if trade is None:
             return False
         self.counts.manual_exits += 1
-        return self._count_exits([services.monitor.request_manual_exit(trade.trade_id, at)])
+        return self._count_exits([services.loop.request_manual_exit(trade.trade_id, at)])
 
     def _restart(self, services: Services) -> Services:
         """The crash: drop every service instance, start new ones, let them replay."""
@@ -261,6 +267,7 @@ class TradingDay:
         self.counts.settle_passes += 1
         with transaction(services.engine) as conn:
             self.counts.live_exit_violations += live_exit_violations(conn)
+            self.counts.position_violations += position_violations(conn, self.market.orders)
 
     def _outage(self, services: Services, at: datetime) -> None:
         down = self.plan.broker_down(at)

@@ -3,7 +3,8 @@
 1. Every committed fact has exactly one event in the outbox, and it was
    published (no fact without its event, no event without its fact).
 2. The relay wrote each of this run's events to the events file exactly once.
-3. No trade ever had two live exits (checked after every settle pass).
+3. No trade ever had two live exits, and no trade's position ever broke the
+   position invariant (both checked after every settle pass).
 4. Every closed trade has exactly one FILLED exit intent.
 5. Every position opened today was squared off by the close.
 """
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from signal_mgmt.execution.broker import BrokerOrder
 from signal_mgmt.models import (
     LIVE_EXIT_STATUSES,
     ExitIntent,
@@ -26,6 +28,8 @@ from signal_mgmt.models import (
     ExitSignal,
     ExitSignalStatus,
     IntentDecision,
+    Order,
+    OrderPurpose,
     OutboxRow,
     OutboxStatus,
     Signal,
@@ -208,6 +212,51 @@ def live_exit_violations(conn: Connection) -> int:
         .subquery()
     )
     return int(conn.execute(select(func.count()).select_from(per_trade)).scalar_one())
+
+
+_HOLDS_QUANTITY = (*LIVE_EXIT_STATUSES, ExitIntentStatus.FILLED.value)
+
+
+def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrder]) -> int:
+    """Trades whose position breaks the position invariant right now (must always be 0).
+
+    At the broker (the truth): a trade's exit fills never exceed its entry fills, so
+    the net position never changes sign nor grows past the entry. In the rows: the
+    exits live or FILLED, plus what failed exits filled, never add up to more than
+    the trade's quantity.
+    """
+    filled: Counter[tuple[int, str]] = Counter()
+    orders = conn.execute(select(Order.trade_id, Order.purpose, Order.client_order_id)).all()
+    for trade_id, purpose, client_order_id in orders:
+        order = broker_orders.get(client_order_id)
+        if trade_id is not None and order is not None:
+            filled[trade_id, purpose] += order.filled_quantity
+    broken = {
+        trade_id
+        for trade_id, purpose in filled
+        if purpose == OrderPurpose.EXIT.value
+        and filled[trade_id, purpose] > filled[trade_id, OrderPurpose.ENTRY.value]
+    }
+    committed: Counter[int] = Counter()
+    exits = conn.execute(
+        select(
+            ExitIntent.trade_id, ExitIntent.status, ExitIntent.quantity, ExitIntent.filled_quantity
+        )
+    ).all()
+    for trade_id, status, quantity, filled_quantity in exits:
+        committed[trade_id] += quantity if status in _HOLDS_QUANTITY else filled_quantity
+    quantities = dict(conn.execute(select(Trade.id, Trade.quantity)).tuples().all())
+    broken |= {t for t, total in committed.items() if total > quantities[t]}
+    return len(broken)
+
+
+def no_position_violations(violations: int, checks: int) -> Check:
+    return Check(
+        "no trade's position ever changed sign or outgrew its entry",
+        violations == 0,
+        f"broker fills and exit rows checked after each of {checks} settle passes; "
+        f"{violations} violations",
+    )
 
 
 def no_two_live_exits(violations: int, checks: int) -> Check:

@@ -18,6 +18,7 @@ from signal_mgmt.demo.invariants import (
     Check,
     closed_trades_have_one_filled_exit,
     facts_have_one_published_event,
+    no_position_violations,
     no_two_live_exits,
     read_new_events,
     run_events_published_once,
@@ -95,6 +96,7 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
         facts_have_one_published_event(conn),
         run_events_published_once(conn, run.baseline, new_events),
         no_two_live_exits(run.counts.live_exit_violations, run.counts.settle_passes),
+        no_position_violations(run.counts.position_violations, run.counts.settle_passes),
         closed_trades_have_one_filled_exit(conn),
         squared_off(still_open),
     ]
