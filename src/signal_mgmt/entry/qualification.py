@@ -42,6 +42,7 @@ from signal_mgmt.reference.tables import TableReferenceData
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
 from signal_mgmt.storage.locks import lock_symbol
+from signal_mgmt.validation import require_count, require_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class EntryQualificationService:
 
     def qualify(self, delivery_id: int, connection: Executor | None = None) -> IntentResult:
         """Consume one delivery into one trade intent (or return the one it already made)."""
+        require_id(delivery_id, "delivery_id")
         with transaction(self._engine, connection) as conn:
             delivery = self._delivery(conn, delivery_id)
             lock_symbol(conn, delivery.symbol)
@@ -96,6 +98,7 @@ class EntryQualificationService:
 
     def qualify_pending(self, limit: int = 500) -> list[IntentResult]:
         """Replay: consume unconsumed deliveries, oldest first, one transaction each."""
+        require_count(limit, "limit")
         with transaction(self._engine) as conn:
             ids = list(
                 conn.execute(

@@ -36,6 +36,7 @@ from signal_mgmt.reference.tables import TableReferenceData
 from signal_mgmt.storage.db import Executor, is_postgres, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
 from signal_mgmt.storage.locks import lock_symbol
+from signal_mgmt.validation import require_count
 
 SIGNAL_KEY = [
     "symbol",
@@ -89,6 +90,7 @@ class SignalService:
 
     def finish_detected(self, connection: Executor | None = None, limit: int = 100) -> list[int]:
         """Replay: fan out and publish signals left in DETECTED; returns their ids."""
+        require_count(limit, "limit")
         with transaction(self._engine, connection) as conn:
             ids = list(
                 conn.execute(

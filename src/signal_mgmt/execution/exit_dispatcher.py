@@ -38,6 +38,7 @@ from signal_mgmt.models import (
     Trade,
 )
 from signal_mgmt.storage.db import is_postgres, transaction
+from signal_mgmt.validation import require_count
 
 _AT_BROKER = {
     OrderStatus.ACCEPTED,
@@ -67,8 +68,9 @@ class ExitIntentDispatcher:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if batch_size < 1 or lease <= timedelta(0):
-            raise InvalidInputError("batch_size and lease must be positive", field="batch_size")
+        require_count(batch_size, "batch_size")
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            raise InvalidInputError("lease must be a positive timedelta", field="lease")
         self.engine = engine
         self.broker = broker
         self.clock = clock

@@ -21,13 +21,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
 from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
 from signal_mgmt.execution.orders import OrderRecord, refresh_order
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus, Order, OrderStatus, OrderType
 from signal_mgmt.storage.db import transaction
+from signal_mgmt.validation import require_count, require_id
 
 _PRICE_STEP = Decimal("0.000001")  # the Money column's precision
 
@@ -50,8 +50,7 @@ class Reconciler:
         limit_order_ttl: timedelta | None = None,
         batch_size: int = 100,
     ) -> None:
-        if batch_size < 1:
-            raise InvalidInputError("batch_size must be positive", field="batch_size")
+        require_count(batch_size, "batch_size")
         self.engine = engine
         self.broker = broker
         self.clock = clock
@@ -72,6 +71,7 @@ class Reconciler:
         return [self.reconcile(intent_id) for intent_id in ids]
 
     def reconcile(self, exit_intent_id: int) -> ReconcileResult:
+        require_id(exit_intent_id, "exit_intent_id")
         with transaction(self.engine) as conn:
             intent = load_exit_intent(conn, exit_intent_id)
             client_ids = list(

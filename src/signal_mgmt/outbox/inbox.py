@@ -27,6 +27,7 @@ from signal_mgmt.outbox.cloudevents import CloudEvent
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.validation import require_count, require_text
 
 EventRef = uuid.UUID | str | OutboxMessage | CloudEvent
 """What identifies a delivered event: its id, or the message / decoded CloudEvent itself."""
@@ -41,12 +42,7 @@ class Inbox:
     """Exactly-once handling per ``consumer`` on top of at-least-once delivery."""
 
     def __init__(self, engine: Engine, consumer: str, clock: Clock | None = None) -> None:
-        if not isinstance(consumer, str) or not consumer.strip() or len(consumer) > _CONSUMER_MAX:
-            raise InvalidInputError(
-                f"consumer must be a name of 1..{_CONSUMER_MAX} characters",
-                field="consumer",
-                value=consumer,
-            )
+        require_text(consumer, "consumer", _CONSUMER_MAX)
         self.engine = engine
         self.consumer = consumer
         self.clock = clock or SystemClock()
@@ -85,8 +81,7 @@ class Inbox:
         rows for longer than the broker can re-deliver (retention, replays).
         """
         require_aware(cutoff, "cutoff")
-        if batch_size < 1:
-            raise InvalidInputError("batch_size must be positive", field="batch_size")
+        require_count(batch_size, "batch_size")
         old = (
             select(InboxRow.event_id)
             .where(InboxRow.consumer == self.consumer, InboxRow.received_at < cutoff)

@@ -29,6 +29,7 @@ from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.locks import lock_trade
 from signal_mgmt.storage.state import transition
 from signal_mgmt.tms.events import trade_event
+from signal_mgmt.validation import require_id
 
 TRADE_CLOSED = "TRADE_CLOSED"
 _PRICE_STEP = Decimal("0.000001")  # the Money column's precision
@@ -71,6 +72,7 @@ class TradeCloser:
         self, exit_intent_id: int, connection: Executor | None = None
     ) -> CloseResult:
         """Close the trade of a FILLED exit intent; a second call changes nothing."""
+        require_id(exit_intent_id, "exit_intent_id")
         with transaction(self.engine, connection) as conn:
             intent = conn.execute(
                 select(ExitIntent.__table__).where(ExitIntent.id == exit_intent_id)

@@ -71,6 +71,7 @@ from signal_mgmt.tms.events import (
     intent_event,
     trade_event,
 )
+from signal_mgmt.validation import require_count, require_id
 
 _LIVE_AT_BROKER = frozenset(
     {OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
@@ -107,6 +108,7 @@ class TradeOpener:
         self._sleep = sleep
 
     def open(self, trade_intent_id: int) -> OpenResult:
+        require_id(trade_intent_id, "trade_intent_id")
         pending = self._prepare(trade_intent_id)
         for order in pending:
             place_with_reconcile(
@@ -122,6 +124,7 @@ class TradeOpener:
 
     def open_pending(self, limit: int = 500) -> list[OpenResult]:
         """Replay: APPROVED intents (with or without orders) and PLACED ones to reconcile."""
+        require_count(limit, "limit")
         live = (TradeIntentStatus.APPROVED.value, TradeIntentStatus.PLACED.value)
         with transaction(self._engine) as conn:
             ids = list(
