@@ -5,6 +5,7 @@ The names below are the public API. Everything else lives in its module (``signa
 Importing this package creates no engine, session or thread.
 """
 
+from signal_mgmt._version import __version__ as __version__
 from signal_mgmt.entry import EntryCoordinator, SignalCandidate, SignalService
 from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import (

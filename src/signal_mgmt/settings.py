@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.storage.db import is_schema_name
 
-DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.storage.db"
+DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.db"
 
 
 class LibrarySettings(BaseSettings):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from signal_mgmt._version import __version__
 from signal_mgmt.cli import demo, outbox
-from signal_mgmt.cli.common import DATABASE_URL_HELP, one_line_errors, open_engine, settings_for
-from signal_mgmt.storage.migrations import upgrade
+from signal_mgmt.cli.migrate import migrate_app
 
 app = typer.Typer(
     help="Signal management: migrations, the outbox relay and its operations.",
@@ -16,21 +16,22 @@ app = typer.Typer(
 )
 
 
-@app.command()
-def migrate(
-    database_url: str | None = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"signal-mgmt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
-    """Create or upgrade the schema (Alembic upgrade head)."""
-    with one_line_errors():
-        settings = settings_for(database_url)
-        engine = open_engine(settings, create=True)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-    typer.echo("schema is up to date", err=True)
+    """Signal management: migrations, the outbox relay and its operations."""
 
 
+app.add_typer(migrate_app, name="migrate")
 app.command()(outbox.relay)
 app.add_typer(outbox.outbox_app, name="outbox")
 

@@ -23,6 +23,7 @@ from signal_mgmt.errors import (
 )
 from signal_mgmt.settings import Settings, load_settings
 from signal_mgmt.storage.db import make_engine
+from signal_mgmt.validation import require_duration
 
 USAGE_ERROR = 2
 """Exit code of bad input (URL, setting, duration, spec, event id); nothing was written."""
@@ -31,7 +32,7 @@ RUNTIME_ERROR = 1
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-DATABASE_URL_HELP = "Database URL (default: $SIGNAL_MGMT_DATABASE_URL or ./signal_mgmt.storage.db)"
+DATABASE_URL_HELP = "Database URL (default: $SIGNAL_MGMT_DATABASE_URL or ./signal_mgmt.db)"
 
 
 def fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
@@ -64,7 +65,7 @@ def open_engine(settings: Settings, *, create: bool = False) -> Engine:
         path = Path(url.database or "")
         if not create and not path.exists():
             raise ConfigError(f"database {path} does not exist; run `signal-mgmt migrate` first")
-    return make_engine(settings.database_url)
+    return make_engine(settings.database_url, schema=settings.database_schema)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -78,7 +79,7 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts)
     if seconds <= 0:
         raise InvalidInputError(f"duration {text!r} must be positive", field="duration", value=text)
-    return timedelta(seconds=seconds)
+    return require_duration(seconds, f"duration {text!r}")
 
 
 def parse_event_id(text: str) -> uuid.UUID:

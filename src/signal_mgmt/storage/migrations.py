@@ -132,8 +132,9 @@ def upgrade_sql(database_url: str, *, schema: str | None = None, revision: str =
         url = make_url(database_url)
     except ArgumentError:
         raise ConfigError(f"not a database URL: {database_url!r}") from None
-    if schema is not None and url.get_backend_name() != "postgresql":
-        raise ConfigError(f"schema {schema!r} needs PostgreSQL; SQLite has one namespace")
+    if url.get_backend_name() != "postgresql":
+        # SQLite's migrations rebuild tables (batch mode), which reflects a live database
+        raise ConfigError("the upgrade DDL is for PostgreSQL: give a postgresql:// URL")
     if schema is not None:
         check_schema_name(schema)
     output = io.StringIO()
