@@ -124,7 +124,8 @@ def test_errors_are_one_line(
     assert run("migrate")[0] == 0  # ./signal_mgmt.db, for the commands that need one
     got, out, err = run(*args)
     assert (got, out) == (code, "")
-    assert err.startswith("error: ") and message in err
+    assert err.startswith("error: ")
+    assert message in err
     assert err.count("\n") == 1, err  # one line, no traceback
 
 
