@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -45,6 +45,10 @@ class Settings(LibrarySettings):
     relay_backoff_initial: float = Field(default=0.05, gt=0, le=3600)
     relay_backoff_max: float = Field(default=30.0, gt=0, le=86_400)
     timezone: str = "Asia/Kolkata"
+    relay_publisher: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SIGNAL_MGMT_PUBLISHER", "relay_publisher")
+    )
+    """The relay's publisher SPEC; secret, as a broker URL may carry a password."""
 
     @field_validator("database_url")
     @classmethod

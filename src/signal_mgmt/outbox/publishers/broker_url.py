@@ -7,6 +7,7 @@ options (pika's ``heartbeat``, redis-py's ``socket_timeout``, ...) pass through.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Collection
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -26,7 +27,7 @@ def split_options(url: str, names: Collection[str]) -> tuple[str, dict[str, str]
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in names:
             if name in ours:
-                raise ConfigError(f"option {name!r} given twice in {_redacted(url)}")
+                raise ConfigError(f"option {name!r} given twice in {redact_url(url)}")
             ours[name] = value
         else:
             theirs.append((name, value))
@@ -76,9 +77,17 @@ def render(template: str, message: OutboxMessage) -> str:
     return template.format(event_type=message.event_type, aggregate_type=message.aggregate_type)
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
+def redact_url(url: str) -> str:
+    """``url`` with its credentials shown as ``***``: what logs and errors print instead.
+
+    Everything before the last ``@`` ahead of the query is credentials (a password may hold
+    ``@``, ``,`` or ``/``; a NATS token has no ``:``); a user name before ``:`` stays. With
+    several hosts (``nats://u:p@h1,u:p@h2``) the hosts before the last one are hidden too.
+    """
+    scheme, sep, rest = url.partition("://")
+    credentials, at, _ = re.split(r"[?#]", rest, maxsplit=1)[0].rpartition("@")
+    if not sep or not at:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    user, colon, _ = credentials.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{scheme}://{shown}@{rest[len(credentials) + 1 :]}"

@@ -35,6 +35,7 @@ from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
     positive_float,
+    redact_url,
     render,
     split_options,
 )
@@ -177,11 +178,13 @@ def from_url(url: str) -> NatsPublisher:
     """
     server_url, options = split_options(url, _OPTIONS)
     if "?" in server_url:
-        raise ConfigError(f"unknown NATS option in {server_url!r}; known: {sorted(_OPTIONS)}")
+        raise ConfigError(
+            f"unknown NATS option in {redact_url(server_url)!r}; known: {sorted(_OPTIONS)}"
+        )
     scheme, _, hosts = server_url.partition("://")
     servers = [f"{scheme}://{host}" for host in hosts.split(",") if host]
     if not servers:
-        raise ConfigError(f"NATS URL names no server: {url!r}")
+        raise ConfigError(f"NATS URL names no server: {redact_url(url)!r}")
     return NatsPublisher(
         servers,
         subject_template=options.get("subject", DEFAULT_SUBJECT),

@@ -8,6 +8,7 @@ from typing import cast
 
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.outbox.publishers.base import Publisher
+from signal_mgmt.outbox.publishers.broker_url import redact_url
 from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
 from signal_mgmt.outbox.publishers.log import LoggingPublisher
 
@@ -35,7 +36,7 @@ def publisher_from_spec(spec: str) -> Publisher:
     scheme, sep, _ = spec.partition("://")
     if sep and scheme in BROKER_MODULES:
         return _broker_factory(scheme)(spec)
-    raise ConfigError(f"unknown publisher {spec!r}; use {SPEC_HELP}")
+    raise ConfigError(f"unknown publisher {redact_url(spec)!r}; use {SPEC_HELP}")
 
 
 def _broker_factory(scheme: str) -> Callable[[str], Publisher]:
