@@ -84,6 +84,26 @@ class PublishError(SignalMgmtError):
         self.transient = transient
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^@\s]+@", re.IGNORECASE)
+_PASSWORD_OPTION = re.compile(r"(?P<head>\bpassword\s*[=:]\s*['\"]?)[^\s'\",&;]+", re.IGNORECASE)
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the passwords of URLs (``amqp://user:***@host``) and of
+    ``password=...`` options masked: what a log line or ``last_error`` may show."""
+    masked = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    return _PASSWORD_OPTION.sub(r"\g<head>***", masked)
+
+
+def describe(error: BaseException) -> str:
+    """``Class: message`` of ``error`` and of what caused it, credentials masked."""
+    parts = [f"{type(error).__name__}: {error}"]
+    cause = error.__cause__
+    if cause is not None and str(cause) not in str(error):
+        parts.append(f"caused by {type(cause).__name__}: {cause}")
+    return redact_credentials("; ".join(parts))
+
+
 _TRANSIENT_SQLSTATES = {
     "40001",  # serialization_failure
     "40P01",  # deadlock_detected
