@@ -80,6 +80,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 MONEY_PRECISION = 20
 MONEY_SCALE = 6
 """Digits and decimal places of every money column; inputs finer than this are refused."""
+MONEY_STEP = Decimal(1).scaleb(-MONEY_SCALE)
+"""The smallest amount a money column holds (0.000001); computed averages are quantized to it."""
 
 
 class Money(TypeDecorator[Decimal]):

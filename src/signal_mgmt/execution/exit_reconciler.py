@@ -25,11 +25,16 @@ from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
 from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
 from signal_mgmt.execution.orders import OrderRecord, refresh_order
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import ExitIntent, ExitIntentStatus, Order, OrderStatus, OrderType
+from signal_mgmt.models import (
+    MONEY_STEP,
+    ExitIntent,
+    ExitIntentStatus,
+    Order,
+    OrderStatus,
+    OrderType,
+)
 from signal_mgmt.storage.db import transaction
 from signal_mgmt.validation import require_count, require_id
-
-_PRICE_STEP = Decimal("0.000001")  # the Money column's precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +176,7 @@ def _average_price(orders: list[OrderRecord]) -> Decimal | None:
     if not quantity:
         return None
     notional = sum((q * (p or Decimal(0)) for q, p in filled), Decimal(0))
-    return (notional / quantity).quantize(_PRICE_STEP)
+    return (notional / quantity).quantize(MONEY_STEP)
 
 
 def _failure(orders: list[OrderRecord]) -> str:

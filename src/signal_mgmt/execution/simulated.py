@@ -27,7 +27,7 @@ from signal_mgmt.execution.broker import (
     PlaceResult,
     Rejected,
 )
-from signal_mgmt.models import OrderSide, OrderStatus, OrderType
+from signal_mgmt.models import MONEY_STEP, OrderSide, OrderStatus, OrderType
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +46,6 @@ class _PartialFill:
 
 
 _Scripted = _Timeout | _Reject | _PartialFill
-
-_AVERAGE_PRICE_STEP = Decimal("0.000001")  # the precision of the Money column
 
 
 class SimulatedBroker:
@@ -219,7 +217,7 @@ def _filled(order: BrokerOrder, quantity: int, price: Decimal) -> BrokerOrder:
         return order
     filled = order.filled_quantity + quantity
     previous = (order.average_price or Decimal(0)) * order.filled_quantity
-    average = ((previous + price * quantity) / filled).quantize(_AVERAGE_PRICE_STEP)
+    average = ((previous + price * quantity) / filled).quantize(MONEY_STEP)
     status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED
     return replace(order, status=status, filled_quantity=filled, average_price=average)
 

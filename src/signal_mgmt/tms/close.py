@@ -22,7 +22,15 @@ from sqlalchemy import Engine, select
 
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import Direction, ExitIntent, ExitIntentStatus, Order, Trade, TradeStatus
+from signal_mgmt.models import (
+    MONEY_STEP,
+    Direction,
+    ExitIntent,
+    ExitIntentStatus,
+    Order,
+    Trade,
+    TradeStatus,
+)
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import EventPayload
 from signal_mgmt.storage.db import Executor, transaction
@@ -32,7 +40,6 @@ from signal_mgmt.tms.events import trade_event
 from signal_mgmt.validation import require_id
 
 TRADE_CLOSED = "TRADE_CLOSED"
-_PRICE_STEP = Decimal("0.000001")  # the Money column's precision
 
 
 class TradeClosed(EventPayload):
@@ -94,7 +101,7 @@ class TradeCloser:
             fills = _exit_fills(conn, trade.id)
             quantity = sum(qty for qty, _ in fills)
             exit_price = (sum((q * p for q, p in fills), Decimal(0)) / quantity).quantize(
-                _PRICE_STEP
+                MONEY_STEP
             )
             pnl = realized_pnl(Direction(trade.direction), trade.entry_price, fills)
             now = self.clock.now()

@@ -40,6 +40,7 @@ from signal_mgmt.execution.orders import (
 )
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
+    MONEY_STEP,
     Direction,
     Order,
     OrderPurpose,
@@ -76,7 +77,6 @@ from signal_mgmt.validation import require_count, require_id
 _LIVE_AT_BROKER = frozenset(
     {OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
 )
-_AVERAGE_PRICE_STEP = Decimal("0.000001")  # the precision of the Money column
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +278,7 @@ class TradeOpener:
         average = notional / filled
         on_tick = instrument.to_tick(average)
         # Written on the tick when it is one (a single fill), else to the column's precision.
-        average = on_tick if on_tick == average else average.quantize(_AVERAGE_PRICE_STEP)
+        average = on_tick if on_tick == average else average.quantize(MONEY_STEP)
         planned = Levels(intent.entry_price, intent.target_price, intent.stop_price)
         levels = planned.shifted_to(average, instrument.tick_size)
         transition(
