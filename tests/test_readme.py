@@ -1,4 +1,4 @@
-"""The README's quick start runs as written."""
+"""The README's Python examples run as written."""
 
 from __future__ import annotations
 
@@ -10,14 +10,27 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+QUICK_START_PRINTS = "True [('APPROVED', 10)]"
+
+
+def python_blocks() -> list[str]:
+    """The README's ```python blocks, in order: the quick start first."""
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+
+
+def run_block(source: str) -> str:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, "README.md", "exec"), {})
+    return printed.getvalue().strip()
 
 
 def test_quick_start_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    source = re.search(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
-    assert source is not None
     monkeypatch.chdir(tmp_path)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(source.group(1), "README.md", "exec"), {})
-    assert printed.getvalue().strip() == "True [('APPROVED', 10)]"
+    assert run_block(python_blocks()[0]) == QUICK_START_PRINTS
     assert (tmp_path / "quickstart.db").exists()
+
+
+def test_quick_start_imports_only_the_package_top_level() -> None:
+    imports = re.findall(r"^(?:from|import) (\S+)", python_blocks()[0], re.MULTILINE)
+    assert {name for name in imports if name.startswith("signal_mgmt")} == {"signal_mgmt"}
