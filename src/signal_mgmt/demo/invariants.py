@@ -59,49 +59,49 @@ class Fact:
     where: ColumnElement[bool]
 
 
-_OPENED = (TradeStatus.OPEN.value, TradeStatus.CLOSED.value)
+_OPENED = (TradeStatus.OPEN, TradeStatus.CLOSED)
 _EXIT_APPROVED = (
-    ExitIntentStatus.APPROVED.value,
-    ExitIntentStatus.PLACED.value,
-    ExitIntentStatus.FILLED.value,
-    ExitIntentStatus.FAILED.value,
+    ExitIntentStatus.APPROVED,
+    ExitIntentStatus.PLACED,
+    ExitIntentStatus.FILLED,
+    ExitIntentStatus.FAILED,
 )
 
 FACTS: tuple[Fact, ...] = (
-    Fact("SIGNAL_PUBLISHED", "signal", Signal.id, Signal.status == SignalStatus.PUBLISHED.value),
+    Fact("SIGNAL_PUBLISHED", "signal", Signal.id, Signal.status == SignalStatus.PUBLISHED),
     Fact("SIGNAL_DELIVERY_CREATED", "signal_delivery", SignalDelivery.id, SignalDelivery.id > 0),
     Fact(
         "TRADE_INTENT_APPROVED",
         "trade_intent",
         TradeIntent.id,
-        TradeIntent.decision == IntentDecision.APPROVED.value,
+        TradeIntent.decision == IntentDecision.APPROVED,
     ),
     Fact(
         "TRADE_INTENT_REJECTED",
         "trade_intent",
         TradeIntent.id,
-        TradeIntent.decision == IntentDecision.REJECTED.value,
+        TradeIntent.decision == IntentDecision.REJECTED,
     ),
     Fact(
         "TRADE_INTENT_FILLED",
         "trade_intent",
         TradeIntent.id,
-        TradeIntent.status == TradeIntentStatus.FILLED.value,
+        TradeIntent.status == TradeIntentStatus.FILLED,
     ),
     Fact(
         "TRADE_INTENT_FAILED",
         "trade_intent",
         TradeIntent.id,
-        TradeIntent.status == TradeIntentStatus.FAILED.value,
+        TradeIntent.status == TradeIntentStatus.FAILED,
     ),
     Fact("TRADE_OPENED", "trade", Trade.id, Trade.status.in_(_OPENED)),
-    Fact("TRADE_ENTRY_FAILED", "trade", Trade.id, Trade.status == TradeStatus.ENTRY_FAILED.value),
-    Fact("TRADE_CLOSED", "trade", Trade.id, Trade.status == TradeStatus.CLOSED.value),
+    Fact("TRADE_ENTRY_FAILED", "trade", Trade.id, Trade.status == TradeStatus.ENTRY_FAILED),
+    Fact("TRADE_CLOSED", "trade", Trade.id, Trade.status == TradeStatus.CLOSED),
     Fact(
         "EXIT_SIGNAL_PUBLISHED",
         "exit_signal",
         ExitSignal.id,
-        ExitSignal.status == ExitSignalStatus.PUBLISHED.value,
+        ExitSignal.status == ExitSignalStatus.PUBLISHED,
     ),
     Fact(
         "EXIT_INTENT_APPROVED", "exit_intent", ExitIntent.id, ExitIntent.status.in_(_EXIT_APPROVED)
@@ -110,20 +110,20 @@ FACTS: tuple[Fact, ...] = (
         "EXIT_INTENT_REJECTED",
         "exit_intent",
         ExitIntent.id,
-        ExitIntent.status == ExitIntentStatus.REJECTED.value,
+        ExitIntent.status == ExitIntentStatus.REJECTED,
     ),
     Fact("EXIT_INTENT_PLACED", "exit_intent", ExitIntent.id, ExitIntent.placed_at.is_not(None)),
     Fact(
         "EXIT_INTENT_FILLED",
         "exit_intent",
         ExitIntent.id,
-        ExitIntent.status == ExitIntentStatus.FILLED.value,
+        ExitIntent.status == ExitIntentStatus.FILLED,
     ),
     Fact(
         "EXIT_INTENT_FAILED",
         "exit_intent",
         ExitIntent.id,
-        ExitIntent.status == ExitIntentStatus.FAILED.value,
+        ExitIntent.status == ExitIntentStatus.FAILED,
     ),
 )
 
@@ -140,7 +140,7 @@ def facts_have_one_published_event(conn: Connection) -> Check:
             )
         ).all()
         per_fact = Counter(aggregate_id for aggregate_id, _ in events)
-        unpublished = sum(status != OutboxStatus.PUBLISHED.value for _, status in events)
+        unpublished = sum(status != OutboxStatus.PUBLISHED for _, status in events)
         checked += len(ids)
         for label, count in (
             ("without event", len(ids - per_fact.keys())),
@@ -168,7 +168,7 @@ class OutboxBaseline:
     def capture(cls, conn: Connection, events_path: Path) -> OutboxBaseline:
         top = conn.execute(select(func.coalesce(func.max(OutboxRow.id), 0))).scalar_one()
         pending = conn.execute(
-            select(OutboxRow.event_id).where(OutboxRow.status == OutboxStatus.PENDING.value)
+            select(OutboxRow.event_id).where(OutboxRow.status == OutboxStatus.PENDING)
         ).scalars()
         offset = events_path.stat().st_size if events_path.exists() else 0
         return cls(int(top), frozenset(str(e) for e in pending), offset)
@@ -214,7 +214,7 @@ def live_exit_violations(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(per_trade)).scalar_one())
 
 
-_HOLDS_QUANTITY = (*LIVE_EXIT_STATUSES, ExitIntentStatus.FILLED.value)
+_HOLDS_QUANTITY = (*LIVE_EXIT_STATUSES, ExitIntentStatus.FILLED)
 
 
 def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrder]) -> int:
@@ -234,8 +234,8 @@ def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrde
     broken = {
         trade_id
         for trade_id, purpose in filled
-        if purpose == OrderPurpose.EXIT.value
-        and filled[trade_id, purpose] > filled[trade_id, OrderPurpose.ENTRY.value]
+        if purpose == OrderPurpose.EXIT
+        and filled[trade_id, purpose] > filled[trade_id, OrderPurpose.ENTRY]
     }
     committed: Counter[int] = Counter()
     exits = conn.execute(
@@ -270,14 +270,14 @@ def no_two_live_exits(violations: int, checks: int) -> Check:
 def closed_trades_have_one_filled_exit(conn: Connection) -> Check:
     filled = (
         select(ExitIntent.trade_id, func.count().label("n"))
-        .where(ExitIntent.status == ExitIntentStatus.FILLED.value)
+        .where(ExitIntent.status == ExitIntentStatus.FILLED)
         .group_by(ExitIntent.trade_id)
         .subquery()
     )
     rows = conn.execute(
         select(Trade.id, filled.c.n)
         .outerjoin(filled, filled.c.trade_id == Trade.id)
-        .where(Trade.status == TradeStatus.CLOSED.value)
+        .where(Trade.status == TradeStatus.CLOSED)
     ).all()
     bad = [trade_id for trade_id, n in rows if n != 1]
     detail = f"{len(rows)} closed trades" + (f"; wrong: {bad[:10]}" if bad else "")

@@ -89,9 +89,7 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
     by_status = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
     outbox: dict[str, int] = {row[0]: row[1] for row in conn.execute(by_status)}
     new_events = read_new_events(run.config.events_path, run.baseline.events_offset)
-    still_open = sum(
-        t.status in (TradeStatus.OPEN.value, TradeStatus.PENDING_ENTRY.value) for t in trades
-    )
+    still_open = sum(t.status in (TradeStatus.OPEN, TradeStatus.PENDING_ENTRY) for t in trades)
     checks = [
         facts_have_one_published_event(conn),
         run_events_published_once(conn, run.baseline, new_events),
@@ -100,10 +98,10 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
         closed_trades_have_one_filled_exit(conn),
         squared_off(still_open),
     ]
-    approved = [i for i in intents if i.decision == IntentDecision.APPROVED.value]
-    rejected = [i for i in intents if i.decision == IntentDecision.REJECTED.value]
-    exit_rejected = [e for e in exits if e.status == ExitIntentStatus.REJECTED.value]
-    exit_filled = [e for e in exits if e.status == ExitIntentStatus.FILLED.value]
+    approved = [i for i in intents if i.decision == IntentDecision.APPROVED]
+    rejected = [i for i in intents if i.decision == IntentDecision.REJECTED]
+    exit_rejected = [e for e in exits if e.status == ExitIntentStatus.REJECTED]
+    exit_filled = [e for e in exits if e.status == ExitIntentStatus.FILLED]
     return {
         "run": _run_section(run),
         "signals": conn.execute(select(func.count()).where(Signal.signal_day == day)).scalar_one(),
@@ -116,11 +114,9 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
             "by_final_status": _count_by([i.status for i in intents]),
         },
         "trades": {
-            "opened": sum(
-                t.status in (TradeStatus.OPEN.value, TradeStatus.CLOSED.value) for t in trades
-            ),
-            "entry_failed": sum(t.status == TradeStatus.ENTRY_FAILED.value for t in trades),
-            "closed": sum(t.status == TradeStatus.CLOSED.value for t in trades),
+            "opened": sum(t.status in (TradeStatus.OPEN, TradeStatus.CLOSED) for t in trades),
+            "entry_failed": sum(t.status == TradeStatus.ENTRY_FAILED for t in trades),
+            "closed": sum(t.status == TradeStatus.CLOSED for t in trades),
             "still_open": still_open,
         },
         "exits": {
@@ -136,9 +132,9 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
         "pnl": _pnl_section(run, trades),
         "events": {
             "published_this_run": len(new_events),
-            "published_total": outbox.get(OutboxStatus.PUBLISHED.value, 0),
-            "pending": outbox.get(OutboxStatus.PENDING.value, 0),
-            "dead_letters": outbox.get(OutboxStatus.DEAD.value, 0),
+            "published_total": outbox.get(OutboxStatus.PUBLISHED, 0),
+            "pending": outbox.get(OutboxStatus.PENDING, 0),
+            "dead_letters": outbox.get(OutboxStatus.DEAD, 0),
         },
         "faults": _faults_section(run),
         "invariants": [_check(c) for c in checks],
@@ -165,7 +161,7 @@ def _pnl_section(run: DemoRun, trades: Sequence[Any]) -> dict[str, Any]:
         closed = [
             t
             for t in trades
-            if t.user_broker_id == account.user_broker_id and t.status == TradeStatus.CLOSED.value
+            if t.user_broker_id == account.user_broker_id and t.status == TradeStatus.CLOSED
         ]
         pnl = sum((Decimal(t.pnl) for t in closed), Decimal(0))
         total += pnl

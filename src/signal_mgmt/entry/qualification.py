@@ -169,8 +169,8 @@ class EntryQualificationService:
             "user_broker_id": delivery.user_broker_id,
             "symbol": delivery.symbol,
             "direction": delivery.direction,
-            "decision": verdict.value,
-            "status": verdict.value,
+            "decision": verdict,
+            "status": TradeIntentStatus(verdict),
             "reason_codes": [reason.value for reason in decision.reasons],
             "quantity": decision.quantity,
             "entry_price": levels.entry if levels else None,
@@ -197,7 +197,7 @@ class EntryQualificationService:
         return IntentResult(
             inserted,
             True,
-            TradeIntentStatus(verdict.value),
+            TradeIntentStatus(verdict),
             decision.quantity,
             tuple(row["reason_codes"]),
         )

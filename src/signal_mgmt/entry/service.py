@@ -95,7 +95,7 @@ class SignalService:
             ids = list(
                 conn.execute(
                     select(Signal.id)
-                    .where(Signal.status == SignalStatus.DETECTED.value)
+                    .where(Signal.status == SignalStatus.DETECTED)
                     .order_by(Signal.id)
                     .limit(limit)
                 ).scalars()
@@ -106,7 +106,7 @@ class SignalService:
                 symbol = conn.execute(select(Signal.symbol).where(Signal.id == signal_id))
                 lock_symbol(conn, symbol.scalar_one())
                 signal = conn.execute(select(Signal.__table__).where(Signal.id == signal_id)).one()
-                if signal.status == SignalStatus.DETECTED.value:
+                if signal.status == SignalStatus.DETECTED:
                     self._fan_out(conn, signal_id, dict(signal._mapping), fresh=False)
                     finished.append(signal_id)
         return finished
@@ -126,12 +126,12 @@ class SignalService:
         now = self._clock.now()
         return {
             "symbol": candidate.symbol,
-            "direction": candidate.direction.value,
+            "direction": candidate.direction,
             "confluence_type": candidate.confluence_type,
             "signal_day": self._calendar.trading_date(candidate.detected_at),
             "effective_floor": floor,
             "effective_ceiling": ceiling,
-            "status": SignalStatus.DETECTED.value,
+            "status": SignalStatus.DETECTED,
             "detected_at": candidate.detected_at,
             "metadata": candidate.metadata,
             "created_at": now,
@@ -150,8 +150,8 @@ class SignalService:
         new = _insert_deliveries(conn, signal_id, symbol, audience, now) if audience else []
         moved = conn.execute(
             update(Signal)
-            .where(Signal.id == signal_id, Signal.status == SignalStatus.DETECTED.value)
-            .values(status=SignalStatus.PUBLISHED.value, published_at=now)
+            .where(Signal.id == signal_id, Signal.status == SignalStatus.DETECTED)
+            .values(status=SignalStatus.PUBLISHED, published_at=now)
         ).rowcount
         if moved != 1:
             raise IllegalTransitionError(

@@ -100,7 +100,7 @@ class ExitIntentDispatcher:
             query = (
                 select(ExitIntent.id)
                 .where(
-                    ExitIntent.status == ExitIntentStatus.APPROVED.value,
+                    ExitIntent.status == ExitIntentStatus.APPROVED,
                     or_(ExitIntent.claimed_until.is_(None), ExitIntent.claimed_until <= now),
                 )
                 .order_by(ExitIntent.id)

@@ -68,7 +68,7 @@ class Reconciler:
             ids = list(
                 conn.execute(
                     select(ExitIntent.id)
-                    .where(ExitIntent.status == ExitIntentStatus.PLACED.value)
+                    .where(ExitIntent.status == ExitIntentStatus.PLACED)
                     .order_by(ExitIntent.id)
                     .limit(self.batch_size)
                 ).scalars()
@@ -150,7 +150,7 @@ class Reconciler:
                     update(ExitIntent)
                     .where(
                         ExitIntent.id == intent_id,
-                        ExitIntent.status == ExitIntentStatus.PLACED.value,
+                        ExitIntent.status == ExitIntentStatus.PLACED,
                     )
                     .values(
                         filled_quantity=filled,
@@ -182,5 +182,5 @@ def _average_price(orders: list[OrderRecord]) -> Decimal | None:
 def _failure(orders: list[OrderRecord]) -> str:
     for order in orders:
         if order.status is not OrderStatus.FILLED:
-            return order.last_error or f"SLICE_{order.status.value}"
+            return order.last_error or f"SLICE_{order.status}"
     return "NOT_FILLED"

@@ -65,8 +65,8 @@ def move_exit_intent(
             "exit_intents",
             intent.id,
             expected="|".join(sorted(_ALLOWED_FROM[target])),
-            target=target.value,
-            actual=current.value,
+            target=target,
+            actual=current,
         )
     now: datetime = clock.now()
     values: dict[str, Any] = {"updated_at": now, "claimed_until": None}

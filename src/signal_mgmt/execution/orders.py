@@ -178,18 +178,18 @@ def record_orders(
     rows = [
         {
             "client_order_id": order.client_order_id,
-            "purpose": order.purpose.value,
+            "purpose": order.purpose,
             "trade_id": order.trade_id,
             "trade_intent_id": order.trade_intent_id,
             "exit_intent_id": order.exit_intent_id,
             "user_broker_id": order.user_broker_id,
             "symbol": order.symbol,
-            "side": order.side.value,
+            "side": order.side,
             "quantity": order.quantity,
-            "order_type": order.order_type.value,
+            "order_type": order.order_type,
             "limit_price": order.limit_price,
             "slice_no": order.slice_no,
-            "status": OrderStatus.NEW.value,
+            "status": OrderStatus.NEW,
             "filled_quantity": 0,
             "attempts": 0,
             "created_at": now,
@@ -227,11 +227,11 @@ def apply_broker_order(
         update(Order)
         .where(
             Order.id == order.id,
-            Order.status == order.status.value,
+            Order.status == order.status,
             Order.filled_quantity == order.filled_quantity,
         )
         .values(
-            status=known.status.value,
+            status=known.status,
             broker_order_id=known.broker_order_id,
             filled_quantity=known.filled_quantity,
             average_price=known.average_price,
@@ -326,11 +326,11 @@ def _mark_sending(engine: Engine, order: OrderRecord, clock: Clock) -> OrderReco
             update(Order)
             .where(
                 Order.id == order.id,
-                Order.status == order.status.value,
+                Order.status == order.status,
                 Order.attempts == order.attempts,
             )
             .values(
-                status=OrderStatus.UNKNOWN.value,
+                status=OrderStatus.UNKNOWN,
                 attempts=order.attempts + 1,
                 updated_at=clock.now(),
             )
@@ -350,12 +350,12 @@ def _apply_result(
         if isinstance(result, Rejected):
             # A transient refusal (outage) means nothing was sent: the order is NEW again.
             status = OrderStatus.NEW if result.transient else OrderStatus.REJECTED
-            values: dict[str, Any] = {"status": status.value, "last_error": result.reason}
+            values: dict[str, Any] = {"status": status, "last_error": result.reason}
         else:
             values = {"last_error": result.reason}
         conn.execute(
             update(Order)
-            .where(Order.id == order.id, Order.status == OrderStatus.UNKNOWN.value)
+            .where(Order.id == order.id, Order.status == OrderStatus.UNKNOWN)
             .values(**values, updated_at=clock.now())
         )
         return load_order(conn, order.client_order_id)

@@ -144,9 +144,9 @@ class ExitIntentService:
                 insert(ExitSignal).returning(*ExitSignal.__table__.c),
                 {
                     "trade_id": trade_id,
-                    "exit_reason": reason.value,
+                    "exit_reason": reason,
                     "episode_id": episode,
-                    "status": ExitSignalStatus.DETECTED.value,
+                    "status": ExitSignalStatus.DETECTED,
                     "price": candidate.price,
                     "trigger_level": candidate.trigger_level,
                     "detected_at": candidate.detected_at,
@@ -172,10 +172,10 @@ class ExitIntentService:
         """
         with transaction(self.engine, connection) as conn:
             signal_ids = conn.execute(
-                select(ExitSignal.id).where(ExitSignal.status == ExitSignalStatus.DETECTED.value)
+                select(ExitSignal.id).where(ExitSignal.status == ExitSignalStatus.DETECTED)
             ).scalars()
             pending = conn.execute(
-                select(ExitIntent.id).where(ExitIntent.status == ExitIntentStatus.PENDING.value)
+                select(ExitIntent.id).where(ExitIntent.status == ExitIntentStatus.PENDING)
             ).scalars()
             signal_list, pending_list = list(signal_ids), list(pending)
         finished = sum(self._replay_signal(sid, connection) for sid in signal_list)
@@ -254,11 +254,11 @@ class ExitIntentService:
                 "user_broker_id": context.user_broker_id,
                 "exit_reason": signal.exit_reason,
                 "episode_id": signal.episode_id,
-                "status": status.value,
+                "status": status,
                 "reason_codes": [code.value for code in decision.reason_codes] if live else [],
-                "side": plan.side.value,
+                "side": plan.side,
                 "quantity": plan.quantity,
-                "order_type": plan.order_type.value,
+                "order_type": plan.order_type,
                 "limit_price": plan.limit_price,
                 "slices": list(plan.slices),
                 "filled_quantity": 0,
@@ -290,9 +290,9 @@ class ExitIntentService:
             target=target,
             values={
                 "reason_codes": [code.value for code in decision.reason_codes],
-                "side": plan.side.value,
+                "side": plan.side,
                 "quantity": plan.quantity,
-                "order_type": plan.order_type.value,
+                "order_type": plan.order_type,
                 "limit_price": plan.limit_price,
                 "slices": list(plan.slices),
                 "decided_at": now,

@@ -27,7 +27,7 @@ def load_open_trades(
     query = (
         select(Trade.__table__, ExitTrailingMark.water_mark)
         .outerjoin(ExitTrailingMark, ExitTrailingMark.trade_id == Trade.id)
-        .where(Trade.status == TradeStatus.OPEN.value)
+        .where(Trade.status == TradeStatus.OPEN)
         .order_by(Trade.id)
     )
     if trade_ids is not None:
@@ -53,7 +53,7 @@ def load_open_trades(
 
 def open_trade_ids(engine: Engine, connection: Executor | None = None) -> list[int]:
     """Ids of the OPEN trades, oldest first."""
-    query = select(Trade.id).where(Trade.status == TradeStatus.OPEN.value).order_by(Trade.id)
+    query = select(Trade.id).where(Trade.status == TradeStatus.OPEN).order_by(Trade.id)
     with transaction(engine, connection) as conn:
         return list(conn.execute(query).scalars())
 

@@ -99,7 +99,6 @@ class ReferenceAdmin:
     def add_user_broker(self, spec: UserBrokerSpec, connection: Executor | None = None) -> int:
         """Insert, or update by (user_id, broker); returns the user-broker id."""
         row = {**spec.model_dump(), "created_at": self._clock.now()}
-        row["sizing_mode"] = spec.sizing_mode.value
         with transaction(self._engine, connection) as conn:
             key = ["user_id", "broker"]
             conn.execute(upsert(conn, UserBroker, key, _updatable(row)), [row])

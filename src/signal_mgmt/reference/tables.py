@@ -17,8 +17,8 @@ from signal_mgmt.models import (
 )
 from signal_mgmt.reference.types import Account, InstrumentInfo, Position
 
-_LIVE_INTENT = (TradeIntentStatus.APPROVED.value, TradeIntentStatus.PLACED.value)
-_LIVE_TRADE = (TradeStatus.PENDING_ENTRY.value, TradeStatus.OPEN.value)
+_LIVE_INTENT = (TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED)
+_LIVE_TRADE = (TradeStatus.PENDING_ENTRY, TradeStatus.OPEN)
 
 
 class TableReferenceData:
@@ -95,7 +95,7 @@ class TableReferenceData:
                 or_(
                     TradeIntent.status.in_(_LIVE_INTENT),
                     and_(
-                        TradeIntent.status == TradeIntentStatus.FILLED.value,
+                        TradeIntent.status == TradeIntentStatus.FILLED,
                         Trade.status.in_(_LIVE_TRADE),
                     ),
                 ),

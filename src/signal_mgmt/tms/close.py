@@ -137,8 +137,8 @@ class TradeCloser:
                     select(ExitIntent.id)
                     .join(Trade, Trade.id == ExitIntent.trade_id)
                     .where(
-                        ExitIntent.status == ExitIntentStatus.FILLED.value,
-                        Trade.status == TradeStatus.OPEN.value,
+                        ExitIntent.status == ExitIntentStatus.FILLED,
+                        Trade.status == TradeStatus.OPEN,
                     )
                     .order_by(ExitIntent.id)
                 ).scalars()
@@ -152,7 +152,7 @@ def _exit_fills(conn: Any, trade_id: int) -> list[tuple[int, Decimal]]:
     Read per order, not from the intents' averages, so that no average of
     averages rounds the P&L.
     """
-    done = [ExitIntentStatus.FILLED.value, ExitIntentStatus.FAILED.value]
+    done = [ExitIntentStatus.FILLED, ExitIntentStatus.FAILED]
     rows = conn.execute(
         select(Order.filled_quantity, Order.average_price)
         .join(ExitIntent, ExitIntent.id == Order.exit_intent_id)

@@ -125,7 +125,7 @@ class TradeOpener:
     def open_pending(self, limit: int = 500) -> list[OpenResult]:
         """Replay: APPROVED intents (with or without orders) and PLACED ones to reconcile."""
         require_count(limit, "limit")
-        live = (TradeIntentStatus.APPROVED.value, TradeIntentStatus.PLACED.value)
+        live = (TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED)
         with transaction(self._engine) as conn:
             ids = list(
                 conn.execute(
@@ -167,7 +167,7 @@ class TradeOpener:
             "quantity": intent.quantity,
             "target_price": intent.target_price,
             "stop_price": intent.stop_price,
-            "status": TradeStatus.PENDING_ENTRY.value,
+            "status": TradeStatus.PENDING_ENTRY,
             "created_at": now,
             "updated_at": now,
         }
@@ -252,7 +252,7 @@ class TradeOpener:
             trade_intent_id=intent.id,
             trade_id=trade_id,
             symbol=intent.symbol,
-            status=TradeIntentStatus.PLACED.value,
+            status=TradeIntentStatus.PLACED,
             filled_quantity=0,
             average_price=None,
         )
@@ -308,7 +308,7 @@ class TradeOpener:
             trade_intent_id=intent.id,
             trade_id=trade.id,
             symbol=intent.symbol,
-            status=TradeIntentStatus.FILLED.value,
+            status=TradeIntentStatus.FILLED,
             filled_quantity=filled,
             average_price=average,
         )
@@ -357,7 +357,7 @@ class TradeOpener:
             trade_intent_id=intent.id,
             trade_id=trade_id,
             symbol=intent.symbol,
-            status=TradeIntentStatus.FAILED.value,
+            status=TradeIntentStatus.FAILED,
             filled_quantity=0,
             average_price=None,
             failure_reason=reason,
@@ -374,8 +374,8 @@ class TradeOpener:
         if unsent:
             conn.execute(
                 update(Order)
-                .where(Order.id.in_(unsent), Order.status == OrderStatus.NEW.value)
-                .values(status=OrderStatus.CANCELLED.value, updated_at=self._clock.now())
+                .where(Order.id.in_(unsent), Order.status == OrderStatus.NEW)
+                .values(status=OrderStatus.CANCELLED, updated_at=self._clock.now())
             )
 
 
