@@ -3,9 +3,10 @@
 The servers are the ones running on this machine (NATS JetStream 4222,
 RabbitMQ 5672, Redis 6379); a server that cannot be reached fails the test.
 The proxy stands between a publisher and a real broker so a test can cause an
-outage (``cut()``: the port refuses connections and live ones are closed) and
-a recovery (``restore()``: the same port accepts again) without touching the
-shared server.
+outage (``cut()``: the port refuses connections and live ones are closed), a
+silent broker (``freeze()``: connections stay open and accepted, nothing is
+forwarded) and a recovery (``restore()``: the same port forwards again) without
+touching the shared server.
 """
 
 from __future__ import annotations
@@ -258,6 +259,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._pairs: dict[socket.socket, socket.socket] = {}
         self._listener: socket.socket | None = None
+        self._frozen = False
+        self._held: list[socket.socket] = []  # accepted while frozen: never answered
         self._stopping = False
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
@@ -277,7 +280,12 @@ class TcpProxy:
         """Refuse new connections and close every live one (a broker outage)."""
         self._command("cut")
 
+    def freeze(self) -> None:
+        """Keep every connection open and accept new ones, but forward nothing (a hung broker)."""
+        self._command("freeze")
+
     def restore(self) -> None:
+        """Accept and forward again (after a freeze, the frozen connections are dropped)."""
         self._command("restore")
 
     def close(self) -> None:
@@ -311,10 +319,16 @@ class TcpProxy:
         for name in commands:
             if name in {"cut", "close"}:
                 self._close_listener()
-                for sock in list(self._pairs):
-                    self._drop(sock)
+                self._drop_all()
                 self._stopping = name == "close"
-            elif name == "restore" and self._listener is None:
+            elif name == "freeze":
+                self._frozen = True
+                for sock in self._pairs:
+                    self._selector.unregister(sock)
+            elif name == "restore" and self._frozen:
+                self._drop_all()
+                self._frozen = False
+            if name == "restore" and self._listener is None:
                 listener = socket.socket()
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 listener.bind(("127.0.0.1", self.port))
@@ -333,6 +347,9 @@ class TcpProxy:
     def _accept(self) -> None:
         assert self._listener is not None
         client, _ = self._listener.accept()
+        if self._frozen:
+            self._held.append(client)
+            return
         try:
             upstream = socket.create_connection(self._target, timeout=5)
         except OSError:
@@ -357,13 +374,21 @@ class TcpProxy:
             pass
         self._drop(sock)
 
+    def _drop_all(self) -> None:
+        for sock in list(self._pairs):
+            self._drop(sock)
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
+
     def _drop(self, sock: socket.socket) -> None:
         if sock not in self._pairs:
             return
         peer = self._pairs.pop(sock)
         self._pairs.pop(peer, None)
         for each in (sock, peer):
-            self._selector.unregister(each)
+            if not self._frozen:  # frozen sockets are not registered
+                self._selector.unregister(each)
             each.close()
 
 
@@ -381,6 +406,48 @@ def publish_through_outage(publisher: Publisher, proxy: TcpProxy, size: int = 5)
             with pytest.raises(PublishError) as raised:
                 publisher.publish(during)
             assert raised.value.transient
+        proxy.restore()
+        publisher.publish(during)
+        publisher.publish(after)
+    finally:
+        close = getattr(publisher, "close", None)
+        if close is not None:
+            close()
+        proxy.close()
+    return ids(before) + ids(during) + ids(after)
+
+
+PATIENCE = 60.0
+"""Turns a publish that hangs into a test failure; never reached when publishes have deadlines."""
+
+
+def publish_through_a_silent_broker(
+    publisher: Publisher, proxy: TcpProxy, size: int = 5
+) -> list[str]:
+    """Publish, make the broker silent (``freeze``): a publish must fail transiently
+    instead of hanging; restore it, publish the failed batch and one more.
+
+    Returns the event ids in the order the broker must have received them first.
+    """
+    outcome: list[BaseException | None] = []
+
+    def attempt(messages: list[OutboxMessage]) -> None:
+        try:
+            publisher.publish(messages)
+            outcome.append(None)
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+
+    try:
+        before, during, after = batch(size), batch(size), batch(size)
+        publisher.publish(before)
+        proxy.freeze()
+        hung = threading.Thread(target=attempt, args=(during,), daemon=True)
+        hung.start()
+        hung.join(PATIENCE)
+        assert not hung.is_alive(), "publish to a silent broker did not give up"
+        assert isinstance(outcome[0], PublishError), outcome
+        assert outcome[0].transient
         proxy.restore()
         publisher.publish(during)
         publisher.publish(after)

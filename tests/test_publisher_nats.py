@@ -21,6 +21,7 @@ from broker_support import (
     ids,
     message,
     nats_stream,
+    publish_through_a_silent_broker,
     publish_through_outage,
     unique_name,
 )
@@ -97,6 +98,18 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
         f"nats://{proxy.url_host}", subject_template=stream.subject_template(), stream=stream.name
     )
     expected = publish_through_outage(pub, proxy, size=6)
+    assert first_seen_order(stream.event_ids()) == expected
+
+
+def test_a_silent_server_fails_the_publish_at_its_deadline(stream: NatsStream) -> None:
+    proxy = TcpProxy(NATS_PORT)
+    pub = NatsPublisher(
+        f"nats://{proxy.url_host}",
+        subject_template=stream.subject_template(),
+        stream=stream.name,
+        deadline=1.0,
+    )
+    expected = publish_through_a_silent_broker(pub, proxy)
     assert first_seen_order(stream.event_ids()) == expected
 
 

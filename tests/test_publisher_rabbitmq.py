@@ -20,6 +20,7 @@ from broker_support import (
     first_seen_order,
     ids,
     message,
+    publish_through_a_silent_broker,
     publish_through_outage,
     unique_name,
 )
@@ -92,6 +93,17 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(
         exchange=binding.exchange,
     )
     expected = publish_through_outage(pub, proxy)
+    assert first_seen_order(binding.message_ids()) == expected
+
+
+def test_a_silent_broker_fails_the_publish_at_its_deadline(binding: AmqpBinding) -> None:
+    proxy = TcpProxy(AMQP_PORT)
+    pub = RabbitMqPublisher(
+        f"amqp://guest:guest@{proxy.url_host}/%2F?connection_attempts=1",
+        exchange=binding.exchange,
+        deadline=1.0,
+    )
+    expected = publish_through_a_silent_broker(pub, proxy)
     assert first_seen_order(binding.message_ids()) == expected
 
 

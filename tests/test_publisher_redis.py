@@ -19,6 +19,7 @@ from broker_support import (
     first_seen_order,
     ids,
     message,
+    publish_through_a_silent_broker,
     publish_through_outage,
     redis_keys,
 )
@@ -87,6 +88,14 @@ def test_outage_raises_transient_and_recovery_delivers_everything_in_order(keys:
     proxy = TcpProxy(REDIS_PORT)
     pub = from_url(f"redis://{proxy.url_host}/0?stream={stream}")
     expected = publish_through_outage(pub, proxy)
+    assert first_seen_order(keys.event_ids(stream)) == expected
+
+
+def test_a_silent_server_fails_the_publish_at_its_socket_timeout(keys: RedisKeys) -> None:
+    stream = f"{keys.prefix}.events"
+    proxy = TcpProxy(REDIS_PORT)
+    pub = from_url(f"redis://{proxy.url_host}/0?stream={stream}&socket_timeout=1")
+    expected = publish_through_a_silent_broker(pub, proxy)
     assert first_seen_order(keys.event_ids(stream)) == expected
 
 

@@ -12,7 +12,8 @@ import string
 from collections.abc import Collection
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from signal_mgmt.errors import ConfigError
+from signal_mgmt.errors import ConfigError, PublishError
+from signal_mgmt.outbox.cloudevents import WireFormat
 from signal_mgmt.outbox.events import OutboxMessage
 
 TEMPLATE_FIELDS = frozenset({"event_type", "aggregate_type"})
@@ -71,6 +72,17 @@ def check_template(template: str, what: str) -> str:
     if not template:
         raise ConfigError(f"{what} template must not be empty")
     return template
+
+
+def encode_or_refuse(wire_format: WireFormat, message: OutboxMessage) -> bytes:
+    """The message's body; one that cannot be serialized is a permanent error (DEAD):
+    no retry changes the message."""
+    try:
+        return wire_format.encode(message)
+    except (TypeError, ValueError) as error:
+        raise PublishError(
+            f"cannot serialize event {message.event_id}: {error!r}", transient=False
+        ) from error
 
 
 def render(template: str, message: OutboxMessage) -> str:

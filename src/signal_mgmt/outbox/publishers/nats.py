@@ -18,6 +18,7 @@ stored ones (dropped as duplicates) before the rest, so a key is never reordered
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from signal_mgmt.outbox.cloudevents import DEFAULT_SOURCE, CloudEventFormat, Wir
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
+    encode_or_refuse,
     positive_float,
     redact_url,
     render,
@@ -43,15 +45,16 @@ from signal_mgmt.outbox.publishers.broker_url import (
 log = logging.getLogger(__name__)
 
 DEFAULT_SUBJECT = "signal_mgmt.{event_type}"
-_OPTIONS = {"subject", "stream", "source", "timeout", "connect_timeout"}
-# Retrying cannot make these succeed: the message itself is refused.
-_PERMANENT = (
-    nats.errors.MaxPayloadError,
-    nats.errors.BadSubjectError,
-    nats.errors.BadHeaderError,
-    nats.js.errors.BadRequestError,
-)
+_OPTIONS = {"subject", "stream", "source", "timeout", "connect_timeout", "deadline"}
+DEFAULT_DEADLINE = 10.0
+"""Seconds one publish call may take, connecting and every acknowledgement included."""
+# Retrying cannot make these succeed: the message itself is refused (too large, a
+# subject or header the server rejects). Anything else (connection, no stream for
+# the subject, a stream mismatch, JetStream unavailable) may be fixed meanwhile.
+_PERMANENT = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError, nats.errors.BadHeaderError)
+_MESSAGE_TOO_LARGE = 10054  # JetStream: message size exceeds maximum allowed
 _TRANSIENT = (OSError, asyncio.TimeoutError, nats.errors.Error)
+_CLOSE_TIMEOUT = 2.0
 
 
 class NatsPublisher:
@@ -70,6 +73,7 @@ class NatsPublisher:
         wire_format: WireFormat | None = None,
         timeout: float = 5.0,
         connect_timeout: float = 2.0,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         self.subject_template = check_template(subject_template, "subject")
@@ -77,6 +81,7 @@ class NatsPublisher:
         self.wire_format = wire_format or CloudEventFormat()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.deadline = deadline
         self._lock = threading.Lock()  # one publish or close at a time
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -87,7 +92,14 @@ class NatsPublisher:
             return
         with self._lock:
             loop = self._running_loop()
-            asyncio.run_coroutine_threadsafe(self._publish(list(messages)), loop).result()
+            outcome = asyncio.run_coroutine_threadsafe(self._publish(list(messages)), loop)
+            try:  # _publish keeps its own deadline; this only guards a wedged loop
+                outcome.result(self.deadline + 2 * _CLOSE_TIMEOUT)
+            except concurrent.futures.TimeoutError:
+                outcome.cancel()
+                raise PublishError(
+                    f"NATS publish timed out after {self.deadline}s", transient=True
+                ) from None
 
     def close(self) -> None:
         """Close the connection and stop the private loop; a later publish starts anew."""
@@ -111,22 +123,28 @@ class NatsPublisher:
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
         try:
-            jetstream = await self._jetstream()
-            chains: dict[str, list[OutboxMessage]] = {}
-            for message in messages:
-                chains.setdefault(message.partition_key, []).append(message)
-            outcomes = await asyncio.gather(
-                *(self._publish_chain(jetstream, chain) for chain in chains.values()),
-                return_exceptions=True,
-            )
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
+            await asyncio.wait_for(self._publish_chains(messages), self.deadline)
         except _PERMANENT as error:
             raise PublishError(f"NATS refused a message: {error!r}", transient=False) from error
+        except nats.js.errors.APIError as error:
+            transient = error.err_code != _MESSAGE_TOO_LARGE
+            raise PublishError(f"JetStream refused: {error!r}", transient=transient) from error
         except _TRANSIENT as error:
             await self._disconnect()  # the next publish reconnects from scratch
             raise PublishError(f"NATS publish failed: {error!r}", transient=True) from error
+
+    async def _publish_chains(self, messages: list[OutboxMessage]) -> None:
+        jetstream = await self._jetstream()
+        chains: dict[str, list[OutboxMessage]] = {}
+        for message in messages:
+            chains.setdefault(message.partition_key, []).append(message)
+        outcomes = await asyncio.gather(
+            *(self._publish_chain(jetstream, chain) for chain in chains.values()),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _publish_chain(self, jetstream: JetStreamContext, chain: list[OutboxMessage]) -> None:
         for message in chain:
@@ -135,7 +153,7 @@ class NatsPublisher:
             headers[Header.MSG_ID] = str(message.event_id)
             await jetstream.publish(
                 render(self.subject_template, message),
-                self.wire_format.encode(message),
+                encode_or_refuse(self.wire_format, message),
                 timeout=self.timeout,
                 stream=self.stream,
                 headers=headers,
@@ -165,7 +183,7 @@ class NatsPublisher:
         client, self._client = self._client, None
         if client is not None and not client.is_closed:
             try:
-                await client.close()
+                await asyncio.wait_for(client.close(), _CLOSE_TIMEOUT)
             except _TRANSIENT as error:  # already broken: nothing left to flush
                 log.debug("closing a broken NATS connection: %r", error)
 
@@ -192,6 +210,7 @@ def from_url(url: str) -> NatsPublisher:
         wire_format=CloudEventFormat(source=options.get("source") or DEFAULT_SOURCE),
         timeout=positive_float(options, "timeout", 5.0),
         connect_timeout=positive_float(options, "connect_timeout", 2.0),
+        deadline=positive_float(options, "deadline", DEFAULT_DEADLINE),
     )
 
 

@@ -29,6 +29,7 @@ from signal_mgmt.outbox.cloudevents import DEFAULT_SOURCE, CloudEventFormat, Wir
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
+    encode_or_refuse,
     positive_int,
     render,
     split_options,
@@ -37,6 +38,9 @@ from signal_mgmt.outbox.publishers.broker_url import (
 log = logging.getLogger(__name__)
 
 DEFAULT_STREAM = "signal_mgmt.events"
+SOCKET_TIMEOUT = 5.0
+"""Seconds a reply may take; with the one retry, a publish fails within about twice that."""
+CONNECT_TIMEOUT = 2.0
 _OPTIONS = {"stream", "maxlen", "source"}
 
 
@@ -71,13 +75,17 @@ class RedisStreamPublisher:
                 fields: dict[FieldT, EncodableT] = {name: headers[name] for name in headers}
                 fields["event_id"] = str(message.event_id)
                 fields["content-type"] = self.wire_format.content_type
-                fields["body"] = self.wire_format.encode(message)
+                fields["body"] = encode_or_refuse(self.wire_format, message)
                 pipeline.xadd(render(self.stream_template, message), fields, maxlen=self.maxlen)
             try:
                 pipeline.execute()
+            except redis.exceptions.DataError as error:  # a value redis-py cannot encode
+                raise PublishError(
+                    f"Redis refused a message: {error!r}", transient=False
+                ) from error
             except redis.exceptions.RedisError as error:
-                # Connection errors and refusals alike (OOM under maxmemory, a
-                # key of another type): retry, and the relay's attempts bound it.
+                # Connection errors and timeouts, and refusals an operator can fix
+                # (OOM under maxmemory, a key of another type): retried until fixed.
                 raise PublishError(f"Redis XADD failed: {error!r}", transient=True) from error
             finally:
                 pipeline.reset()
@@ -107,7 +115,14 @@ def _client(client: redis.Redis | str) -> redis.Redis:
         return client
     try:
         # One immediate retry replaces a pooled connection the server dropped
-        # while idle; longer waits belong to the relay's backoff, not here.
-        return redis.Redis.from_url(client, retry=Retry(NoBackoff(), 1), socket_timeout=10)
+        # while idle; longer waits belong to the relay's backoff, not here. The
+        # timeouts are every publish's deadline (a silent server fails the call):
+        # options in the URL take precedence.
+        return redis.Redis.from_url(
+            client,
+            retry=Retry(NoBackoff(), 1),
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+        )
     except ValueError as error:
         raise ConfigError(f"bad Redis URL: {error}") from None
