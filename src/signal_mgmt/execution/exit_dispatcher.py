@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
@@ -32,12 +31,11 @@ from signal_mgmt.models import (
     ExitIntent,
     ExitIntentStatus,
     OrderPurpose,
-    OrderSide,
     OrderStatus,
-    OrderType,
     Trade,
 )
 from signal_mgmt.storage.db import is_postgres, transaction
+from signal_mgmt.storage.records import ExitIntentRecord
 from signal_mgmt.validation import require_count
 
 _AT_BROKER = {
@@ -121,7 +119,7 @@ class ExitIntentDispatcher:
         with transaction(self.engine) as conn:
             intent = load_exit_intent(conn, intent_id)
             if intent.status != ExitIntentStatus.APPROVED:
-                return DispatchResult(intent_id, ExitIntentStatus(intent.status), ())
+                return DispatchResult(intent_id, intent.status, ())
             symbol = conn.execute(
                 select(Trade.symbol).where(Trade.id == intent.trade_id)
             ).scalar_one()
@@ -153,24 +151,23 @@ class ExitIntentDispatcher:
         with transaction(self.engine) as conn:
             intent = load_exit_intent(conn, intent_id)
             if intent.status != ExitIntentStatus.APPROVED:
-                return ExitIntentStatus(intent.status)  # another dispatcher settled it
+                return intent.status  # another dispatcher settled it
             moved = move_exit_intent(
                 conn, intent, target, self.clock, failure_reason=None if at_broker else refused
             )
-            return target if moved else ExitIntentStatus(load_exit_intent(conn, intent_id).status)
+            return target if moved else load_exit_intent(conn, intent_id).status
 
 
-def _child_orders(intent: Any, symbol: str) -> list[NewOrder]:
-    order_type = OrderType(intent.order_type)
+def _child_orders(intent: ExitIntentRecord, symbol: str) -> list[NewOrder]:
     return [
         NewOrder(
             purpose=OrderPurpose.EXIT,
             trade_id=intent.trade_id,
             user_broker_id=intent.user_broker_id,
             symbol=symbol,
-            side=OrderSide(intent.side),
+            side=intent.side,
             quantity=quantity,
-            order_type=order_type,
+            order_type=intent.order_type,
             limit_price=intent.limit_price,
             slice_no=slice_no,
             exit_intent_id=intent.id,

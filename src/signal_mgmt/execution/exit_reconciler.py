@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Engine, select, update
 
@@ -34,6 +33,7 @@ from signal_mgmt.models import (
     OrderType,
 )
 from signal_mgmt.storage.db import transaction
+from signal_mgmt.storage.records import ExitIntentRecord
 from signal_mgmt.validation import require_count, require_id
 
 
@@ -87,12 +87,7 @@ class Reconciler:
                 ).scalars()
             )
         if intent.status != ExitIntentStatus.PLACED:
-            return ReconcileResult(
-                intent.id,
-                ExitIntentStatus(intent.status),
-                intent.filled_quantity,
-                intent.average_fill_price,
-            )
+            return _current(intent)
         orders = [refresh_order(self.engine, self.broker, cid, self.clock) for cid in client_ids]
         if self._expired(intent.order_type, intent.placed_at):
             orders = [self._cancel(order) for order in orders]
@@ -118,12 +113,7 @@ class Reconciler:
         with transaction(self.engine) as conn:
             intent = load_exit_intent(conn, intent_id)
             if intent.status != ExitIntentStatus.PLACED:
-                return ReconcileResult(
-                    intent_id,
-                    ExitIntentStatus(intent.status),
-                    intent.filled_quantity,
-                    intent.average_fill_price,
-                )
+                return _current(intent)
             if orders and all(order.is_final for order in orders):
                 complete = all(order.status is OrderStatus.FILLED for order in orders)
                 target = ExitIntentStatus.FILLED if complete else ExitIntentStatus.FAILED
@@ -139,12 +129,7 @@ class Reconciler:
                 ):
                     return ReconcileResult(intent_id, target, filled, average)
                 intent = load_exit_intent(conn, intent_id)
-                return ReconcileResult(
-                    intent_id,
-                    ExitIntentStatus(intent.status),
-                    intent.filled_quantity,
-                    intent.average_fill_price,
-                )
+                return _current(intent)
             if filled != intent.filled_quantity:  # partial fills, tracked as they come
                 conn.execute(
                     update(ExitIntent)
@@ -161,10 +146,10 @@ class Reconciler:
             return ReconcileResult(intent_id, ExitIntentStatus.PLACED, filled, average)
 
 
-def _current(intent: Any) -> ReconcileResult:
+def _current(intent: ExitIntentRecord) -> ReconcileResult:
     return ReconcileResult(
         intent.id,
-        ExitIntentStatus(intent.status),
+        intent.status,
         intent.filled_quantity,
         intent.average_fill_price,
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, select
 
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
 from signal_mgmt.execution.exit_events import (
@@ -22,6 +22,7 @@ from signal_mgmt.execution.exit_events import (
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import ExitIntent, ExitIntentStatus
 from signal_mgmt.outbox.emit import emit
+from signal_mgmt.storage.records import ExitIntentRecord
 from signal_mgmt.storage.state import transition
 
 _EVENTS = {
@@ -37,16 +38,16 @@ _ALLOWED_FROM = {
 }
 
 
-def load_exit_intent(conn: Connection, intent_id: int) -> Row[Any]:
+def load_exit_intent(conn: Connection, intent_id: int) -> ExitIntentRecord:
     row = conn.execute(select(ExitIntent.__table__).where(ExitIntent.id == intent_id)).first()
     if row is None:
         raise NotFoundError("exit_intent", intent_id)
-    return row
+    return ExitIntentRecord.from_row(row)
 
 
 def move_exit_intent(
     conn: Connection,
-    intent: Row[Any],
+    intent: ExitIntentRecord,
     target: ExitIntentStatus,
     clock: Clock,
     *,
@@ -59,7 +60,7 @@ def move_exit_intent(
     An illegal move raises ``IllegalTransitionError``. Guarded by the status read:
     False (and nothing written) when another worker moved the intent first.
     """
-    current = ExitIntentStatus(intent.status)
+    current = intent.status
     if current not in _ALLOWED_FROM[target]:
         raise IllegalTransitionError(
             "exit_intents",
