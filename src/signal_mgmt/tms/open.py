@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from signal_mgmt.errors import IllegalTransitionError, NotFoundError
+from signal_mgmt.errors import IllegalTransitionError, IntegrityViolation, NotFoundError
 from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.orders import (
     NewOrder,
@@ -59,6 +59,7 @@ from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
 from signal_mgmt.storage.db import transaction
 from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.storage.records import TradeIntentRecord, TradeRecord
 from signal_mgmt.storage.state import transition
 from signal_mgmt.tms.events import (
     TRADE_ENTRY_FAILED,
@@ -142,7 +143,7 @@ class TradeOpener:
     def _prepare(self, trade_intent_id: int) -> list[OrderRecord]:
         with transaction(self._engine) as conn:
             intent = _load_intent(conn, trade_intent_id, lock=True)
-            status = TradeIntentStatus(intent.status)
+            status = intent.status
             if status is TradeIntentStatus.REJECTED:
                 raise IllegalTransitionError(
                     "trade_intents",
@@ -157,7 +158,7 @@ class TradeOpener:
             orders = record_orders(conn, self._entry_orders(conn, intent, trade_id), self._clock)
             return [order for order in orders if not order.is_final]
 
-    def _ensure_trade(self, conn: Connection, intent: Any) -> int:
+    def _ensure_trade(self, conn: Connection, intent: TradeIntentRecord) -> int:
         now = self._clock.now()
         row = {
             "trade_intent_id": intent.id,
@@ -175,7 +176,9 @@ class TradeOpener:
         found = conn.execute(select(Trade.id).where(Trade.trade_intent_id == intent.id))
         return int(found.scalar_one())
 
-    def _entry_orders(self, conn: Connection, intent: Any, trade_id: int) -> list[NewOrder]:
+    def _entry_orders(
+        self, conn: Connection, intent: TradeIntentRecord, trade_id: int
+    ) -> list[NewOrder]:
         instrument = self._reference.instrument(conn, intent.symbol)
         if instrument is None:
             raise NotFoundError("instrument", intent.symbol)
@@ -200,10 +203,8 @@ class TradeOpener:
     def _settle(self, trade_intent_id: int) -> OpenResult:
         with transaction(self._engine) as conn:
             intent = _load_intent(conn, trade_intent_id, lock=True)
-            trade = conn.execute(
-                select(Trade.__table__).where(Trade.trade_intent_id == trade_intent_id)
-            ).first()
-            status = TradeIntentStatus(intent.status)
+            trade = _load_trade(conn, trade_intent_id)
+            status = intent.status
             if trade is None or status not in {
                 TradeIntentStatus.APPROVED,
                 TradeIntentStatus.PLACED,
@@ -233,7 +234,7 @@ class TradeOpener:
     def _mark_placed(
         self,
         conn: Connection,
-        intent: Any,
+        intent: TradeIntentRecord,
         trade_id: int,
         status: TradeIntentStatus,
         events: list[Event[Any]],
@@ -261,8 +262,8 @@ class TradeOpener:
     def _fill(
         self,
         conn: Connection,
-        intent: Any,
-        trade: Any,
+        intent: TradeIntentRecord,
+        trade: TradeRecord,
         orders: list[OrderRecord],
         events: list[Event[Any]],
     ) -> None:
@@ -279,7 +280,7 @@ class TradeOpener:
         on_tick = instrument.to_tick(average)
         # Written on the tick when it is one (a single fill), else to the column's precision.
         average = on_tick if on_tick == average else average.quantize(MONEY_STEP)
-        planned = Levels(intent.entry_price, intent.target_price, intent.stop_price)
+        planned = _planned_levels(intent)
         levels = planned.shifted_to(average, instrument.tick_size)
         transition(
             conn,
@@ -330,7 +331,7 @@ class TradeOpener:
     def _fail(
         self,
         conn: Connection,
-        intent: Any,
+        intent: TradeIntentRecord,
         trade_id: int,
         orders: list[OrderRecord],
         events: list[Event[Any]],
@@ -379,12 +380,25 @@ class TradeOpener:
             )
 
 
-def _load_intent(conn: Connection, trade_intent_id: int, *, lock: bool) -> Any:
+def _load_intent(conn: Connection, trade_intent_id: int, *, lock: bool) -> TradeIntentRecord:
     query = select(TradeIntent.__table__).where(TradeIntent.id == trade_intent_id)
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFoundError("trade_intent", trade_intent_id)
-    return row
+    return TradeIntentRecord.from_row(row)
+
+
+def _load_trade(conn: Connection, trade_intent_id: int) -> TradeRecord | None:
+    query = select(Trade.__table__).where(Trade.trade_intent_id == trade_intent_id)
+    row = conn.execute(query).first()
+    return None if row is None else TradeRecord.from_row(row)
+
+
+def _planned_levels(intent: TradeIntentRecord) -> Levels:
+    entry, target, stop = intent.entry_price, intent.target_price, intent.stop_price
+    if entry is None or target is None or stop is None:  # only a REJECTED intent has none
+        raise IntegrityViolation(f"trade_intent {intent.id} has no levels")
+    return Levels(entry, target, stop)
 
 
 def _result(conn: Connection, trade_intent_id: int) -> OpenResult:
