@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerConnectivity
@@ -60,11 +59,13 @@ from signal_mgmt.qualification.exit_rules import (
     DEFAULT_EXIT_RULES,
     ExitDecision,
     ExitFacts,
+    ExitOrderPlan,
     ExitRule,
     qualify_exit,
 )
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.locks import KeyedLocks, lock_trade
+from signal_mgmt.storage.records import ExitIntentRecord, ExitSignalRecord
 from signal_mgmt.storage.state import transition
 
 
@@ -153,7 +154,7 @@ class ExitIntentService:
                     "created_at": now,
                 },
             ).one()
-            return self._finish_signal(conn, signal, context, now)
+            return self._finish_signal(conn, ExitSignalRecord.from_row(signal), context, now)
 
     def on_exit_cleared(self, cleared: ExitCleared, connection: Executor | None = None) -> bool:
         """The condition stopped holding: re-arm its episode. True if it was re-armed."""
@@ -188,7 +189,7 @@ class ExitIntentService:
         trade_id = self._trade_of(ExitSignal, signal_id, connection)
         with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
             lock_trade(conn, trade_id)
-            signal = _row(conn, ExitSignal, signal_id)
+            signal = _load_signal(conn, signal_id)
             if signal.status != ExitSignalStatus.DETECTED:
                 return False
             context = load_trade_context(conn, trade_id)
@@ -199,11 +200,11 @@ class ExitIntentService:
         trade_id = self._trade_of(ExitIntent, intent_id, connection)
         with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
             lock_trade(conn, trade_id)
-            intent = _row(conn, ExitIntent, intent_id)
+            intent = _load_intent(conn, intent_id)
             if intent.status != ExitIntentStatus.PENDING:
                 return False
             context = load_trade_context(conn, trade_id)
-            signal = _row(conn, ExitSignal, intent.exit_signal_id)
+            signal = _load_signal(conn, intent.exit_signal_id)
             now = self.clock.now()
             live = has_live_exit(conn, trade_id, other_than=intent_id)
             decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
@@ -219,7 +220,7 @@ class ExitIntentService:
     # ------------------------------------------------------------------ the transaction's steps
 
     def _finish_signal(
-        self, conn: Connection, signal: Row[Any], context: TradeContext, now: datetime
+        self, conn: Connection, signal: ExitSignalRecord, context: TradeContext, now: datetime
     ) -> ExitDetectionResult:
         transition(
             conn,
@@ -246,7 +247,7 @@ class ExitIntentService:
         # Only a row that may become the trade's one live exit is written as PENDING.
         status = ExitIntentStatus.REJECTED if live else ExitIntentStatus.PENDING
         plan = decision.plan
-        intent = conn.execute(
+        inserted = conn.execute(
             insert(ExitIntent).returning(*ExitIntent.__table__.c),
             {
                 "exit_signal_id": signal.id,
@@ -256,17 +257,14 @@ class ExitIntentService:
                 "episode_id": signal.episode_id,
                 "status": status,
                 "reason_codes": [code.value for code in decision.reason_codes] if live else [],
-                "side": plan.side,
-                "quantity": plan.quantity,
-                "order_type": plan.order_type,
-                "limit_price": plan.limit_price,
-                "slices": list(plan.slices),
+                **_plan_columns(plan),
                 "filled_quantity": 0,
                 "created_at": now,
                 "decided_at": now if live else None,
                 "updated_at": now,
             },
         ).one()
+        intent = ExitIntentRecord.from_row(inserted)
         if live:
             self._announce(conn, intent, ExitIntentStatus.REJECTED, decision, published)
             return self._result(intent, ExitOutcome.REJECTED, decision)
@@ -275,7 +273,7 @@ class ExitIntentService:
     def _decide(
         self,
         conn: Connection,
-        intent: Row[Any],
+        intent: ExitIntentRecord,
         decision: ExitDecision,
         now: datetime,
         *also: Event[Any],
@@ -290,11 +288,7 @@ class ExitIntentService:
             target=target,
             values={
                 "reason_codes": [code.value for code in decision.reason_codes],
-                "side": plan.side,
-                "quantity": plan.quantity,
-                "order_type": plan.order_type,
-                "limit_price": plan.limit_price,
-                "slices": list(plan.slices),
+                **_plan_columns(plan),
                 "decided_at": now,
                 "updated_at": now,
             },
@@ -306,7 +300,7 @@ class ExitIntentService:
     def _announce(
         self,
         conn: Connection,
-        intent: Row[Any],
+        intent: ExitIntentRecord,
         status: ExitIntentStatus,
         decision: ExitDecision,
         *also: Event[Any],
@@ -336,13 +330,13 @@ class ExitIntentService:
         self,
         conn: Connection,
         context: TradeContext,
-        signal: Row[Any],
+        signal: ExitSignalRecord,
         now: datetime,
         live: bool,
     ) -> ExitFacts:
         return ExitFacts(
-            reason=ExitReason(signal.exit_reason),
-            price=Decimal(signal.price),
+            reason=signal.exit_reason,
+            price=signal.price,
             at=now,
             trade_status=context.status,
             direction=context.direction,
@@ -365,12 +359,12 @@ class ExitIntentService:
 
     @staticmethod
     def _result(
-        intent: Row[Any], outcome: ExitOutcome, decision: ExitDecision
+        intent: ExitIntentRecord, outcome: ExitOutcome, decision: ExitDecision
     ) -> ExitDetectionResult:
         return ExitDetectionResult(
             outcome=outcome,
             trade_id=intent.trade_id,
-            reason=ExitReason(intent.exit_reason),
+            reason=intent.exit_reason,
             episode_id=intent.episode_id,
             exit_signal_id=intent.exit_signal_id,
             exit_intent_id=intent.id,
@@ -378,5 +372,22 @@ class ExitIntentService:
         )
 
 
-def _row(conn: Connection, entity: Any, row_id: int) -> Row[Any]:
-    return conn.execute(select(entity.__table__).where(entity.id == row_id)).one()
+def _load_signal(conn: Connection, signal_id: int) -> ExitSignalRecord:
+    row = conn.execute(select(ExitSignal.__table__).where(ExitSignal.id == signal_id)).one()
+    return ExitSignalRecord.from_row(row)
+
+
+def _load_intent(conn: Connection, intent_id: int) -> ExitIntentRecord:
+    row = conn.execute(select(ExitIntent.__table__).where(ExitIntent.id == intent_id)).one()
+    return ExitIntentRecord.from_row(row)
+
+
+def _plan_columns(plan: ExitOrderPlan) -> dict[str, Any]:
+    """The exit_intents columns of an order plan: written with the row, rewritten when decided."""
+    return {
+        "side": plan.side,
+        "quantity": plan.quantity,
+        "order_type": plan.order_type,
+        "limit_price": plan.limit_price,
+        "slices": list(plan.slices),
+    }
