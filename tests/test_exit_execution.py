@@ -140,7 +140,7 @@ def test_broker_outage_fails_the_exit_and_a_later_episode_retries(
     assert broker.orders == {}
     broker.connect()
     clock.advance(COOLDOWN)
-    retry = pipeline.service.on_exit_detected(candidate(trade_id))
+    retry = pipeline.service.on_exit_detected(candidate(trade_id, at=clock.now()))
     assert (retry.outcome, retry.episode_id) == (ExitOutcome.APPROVED, 2)
     pipeline.run()
     assert rows(engine, Trade)[0].status == "CLOSED"

@@ -12,6 +12,7 @@ from entry_support import AT
 from exit_support import candidate, counts, event_types, rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.candidate import ExitCleared
+from signal_mgmt.exit.episodes import ClearOutcome
 from signal_mgmt.exit.holds import InMemoryExitHolds
 from signal_mgmt.exit.service import ExitIntentService, ExitOutcome
 from signal_mgmt.exit.settings import ExitSettings
@@ -70,11 +71,12 @@ def test_cooldown_holds_across_a_new_service_instance(engine: Engine, clock: Man
     assert first.reason_codes == ("BROKER_DISCONNECTED",)
     clock.advance(timedelta(minutes=1))
     restarted = service(engine, clock)
-    assert restarted.on_exit_detected(candidate(trade_id)).outcome is ExitOutcome.SUPPRESSED
+    held = restarted.on_exit_detected(candidate(trade_id, at=clock.now()))
+    assert held.outcome is ExitOutcome.SUPPRESSED
     with engine.begin() as conn:
         conn.execute(update(UserBroker).values(connected=True))
     clock.advance(COOLDOWN)
-    retry = service(engine, clock).on_exit_detected(candidate(trade_id))
+    retry = service(engine, clock).on_exit_detected(candidate(trade_id, at=clock.now()))
     assert (retry.outcome, retry.episode_id) == (ExitOutcome.APPROVED, 2)
     [trade] = rows(engine, Trade)
     assert trade.status == "OPEN"  # a rejected exit never touches the trade
@@ -87,9 +89,9 @@ def test_a_cleared_condition_re_arms(engine: Engine, clock: ManualClock) -> None
     clock.advance(timedelta(seconds=10))
     assert svc.on_exit_cleared(
         ExitCleared(trade_id=trade_id, reason=ExitReason.STOP_LOSS, cleared_at=clock.now())
-    )
+    ).rearmed
     clock.advance(timedelta(seconds=10))
-    second = svc.on_exit_detected(candidate(trade_id))
+    second = svc.on_exit_detected(candidate(trade_id, at=clock.now()))
     # A new episode, but the first exit is still live: recorded and rejected.
     assert (second.outcome, second.episode_id) == (ExitOutcome.REJECTED, 2)
     assert second.reason_codes == ("EXIT_ALREADY_LIVE",)
@@ -102,7 +104,8 @@ def test_a_stale_clear_does_not_re_arm(engine: Engine, clock: ManualClock) -> No
     svc = service(engine, clock)
     svc.on_exit_detected(candidate(trade_id))
     stale = ExitCleared(trade_id=trade_id, reason=ExitReason.STOP_LOSS, cleared_at=AT)
-    assert not svc.on_exit_cleared(stale)
+    refused = svc.on_exit_cleared(stale)
+    assert (refused.outcome, refused.reason_codes) == (ClearOutcome.STALE, ("STALE_CLEAR",))
     assert svc.on_exit_detected(candidate(trade_id)).outcome is ExitOutcome.SUPPRESSED
 
 

@@ -1,5 +1,14 @@
 """Position safety: exits never exceed the filled entry
 
+``exit_budgets`` holds, per trade, the entry quantity and the quantity its exit
+intents commit (live or FILLED: their quantity; FAILED: what they filled).
+Row triggers on ``exit_intents`` move the counter in the same statement as the
+intent's insert or status change, and a CHECK refuses a counter above the
+entry, so no writer (library, host, a hand-typed UPDATE) can exit a trade
+twice. On PostgreSQL the counter row's lock serializes concurrent writers of
+one trade; SQLite has one writer. ``exit_intents.preempted_at`` marks a resting
+TARGET that a protective exit is cancelling.
+
 Revision ID: 0006_position_safety
 Revises: 0005_relay_v2
 Create Date: 2026-12-01
@@ -7,15 +16,117 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
+import signal_mgmt.models
+
 revision = "0006_position_safety"
 down_revision = "0005_relay_v2"
 branch_labels = None
 depends_on = None
 
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def commitment(row: str) -> str:
+    """SQL: the quantity that exit intent ``row`` (NEW / OLD / a table alias) holds."""
+    return (
+        f"(CASE WHEN {row}.status IN ('PENDING', 'APPROVED', 'PLACED', 'FILLED')"
+        f" THEN {row}.quantity WHEN {row}.status = 'FAILED' THEN {row}.filled_quantity"
+        " ELSE 0 END)"
+    )
+
+
+def _open_budget(row: str) -> str:
+    """SQL: the trade's budget row, created from ``trades.quantity`` on its first exit."""
+    return (
+        "INSERT INTO exit_budgets (trade_id, entry_quantity, committed_quantity)"
+        f" SELECT id, quantity, 0 FROM trades WHERE id = {row}.trade_id"
+        f" AND NOT EXISTS (SELECT 1 FROM exit_budgets WHERE trade_id = {row}.trade_id);"
+    )
+
+
+def _move(row: str, sign: str) -> str:
+    return (
+        f"UPDATE exit_budgets SET committed_quantity = committed_quantity {sign} "
+        f"{commitment(row)} WHERE trade_id = {row}.trade_id;"
+    )
+
+
+_WATCHED = "status, quantity, filled_quantity, trade_id"
+
+SQLITE_TRIGGERS = (
+    f"""CREATE TRIGGER trg_exit_budget_insert AFTER INSERT ON exit_intents
+BEGIN {_open_budget("NEW")} {_move("NEW", "+")} END""",
+    f"""CREATE TRIGGER trg_exit_budget_update AFTER UPDATE OF {_WATCHED} ON exit_intents
+BEGIN {_move("OLD", "-")} {_open_budget("NEW")} {_move("NEW", "+")} END""",
+    """CREATE TRIGGER trg_exit_budget_entry AFTER UPDATE OF quantity ON trades
+BEGIN UPDATE exit_budgets SET entry_quantity = NEW.quantity WHERE trade_id = NEW.id; END""",
+)
+
+POSTGRES_TRIGGERS = (
+    f"""CREATE FUNCTION exit_budget_track() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        {_move("OLD", "-")}
+    END IF;
+    {_open_budget("NEW")}
+    {_move("NEW", "+")}
+    RETURN NULL;
+END $$""",
+    f"""CREATE TRIGGER trg_exit_budget AFTER INSERT OR UPDATE OF {_WATCHED} ON exit_intents
+FOR EACH ROW EXECUTE FUNCTION exit_budget_track()""",
+    """CREATE FUNCTION exit_budget_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE exit_budgets SET entry_quantity = NEW.quantity WHERE trade_id = NEW.id;
+    RETURN NULL;
+END $$""",
+    """CREATE TRIGGER trg_exit_budget_entry AFTER UPDATE OF quantity ON trades
+FOR EACH ROW EXECUTE FUNCTION exit_budget_entry()""",
+)
+
 
 def upgrade() -> None:
-    """Filled in by the issue that owns this revision."""
+    op.create_table(
+        "exit_budgets",
+        sa.Column("trade_id", BIGINT, nullable=False),
+        sa.Column("entry_quantity", sa.Integer(), nullable=False),
+        sa.Column("committed_quantity", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "committed_quantity <= entry_quantity", name=op.f("ck_exit_budgets_within_entry")
+        ),
+        sa.CheckConstraint(
+            "committed_quantity >= 0", name=op.f("ck_exit_budgets_committed_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["trade_id"], ["trades.id"], name=op.f("fk_exit_budgets_trade_id_trades")
+        ),
+        sa.PrimaryKeyConstraint("trade_id", name=op.f("pk_exit_budgets")),
+    )
+    op.add_column(
+        "exit_intents",
+        sa.Column("preempted_at", signal_mgmt.models.UTCDateTime(), nullable=True),
+    )
+    # Existing exits: a database that already holds a double exit fails here, on the CHECK.
+    op.execute(
+        "INSERT INTO exit_budgets (trade_id, entry_quantity, committed_quantity)"
+        f" SELECT t.id, t.quantity, SUM({commitment('e')})"
+        " FROM trades t JOIN exit_intents e ON e.trade_id = t.id GROUP BY t.id, t.quantity"
+    )
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRES_TRIGGERS if postgres else SQLITE_TRIGGERS:
+        op.execute(statement)
 
 
 def downgrade() -> None:
-    """Filled in by the issue that owns this revision."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER trg_exit_budget_entry ON trades")
+        op.execute("DROP TRIGGER trg_exit_budget ON exit_intents")
+        op.execute("DROP FUNCTION exit_budget_entry()")
+        op.execute("DROP FUNCTION exit_budget_track()")
+    else:
+        for name in ("trg_exit_budget_entry", "trg_exit_budget_update", "trg_exit_budget_insert"):
+            op.execute(f"DROP TRIGGER {name}")
+    op.execute("ALTER TABLE exit_intents DROP COLUMN preempted_at")
+    op.drop_table("exit_budgets")

@@ -2,29 +2,55 @@
 
 ``exit_episodes`` holds, per (trade, reason), the current episode number and
 whether the condition has re-armed. A new episode starts with ONE guarded
-upsert (``ON CONFLICT DO UPDATE ... WHERE armed OR cooldown_until <= now``): of
-two processes that race, PostgreSQL evaluates the WHERE on the row the winner
-wrote, so the loser updates nothing; SQLite serializes writers. Nothing lives in memory, so the
-rule survives restarts and second instances.
+upsert (``ON CONFLICT DO UPDATE ... WHERE fresh AND (armed OR cooldown_until <= at)``):
+of two processes that race, PostgreSQL evaluates the WHERE on the row the winner
+wrote, so the loser updates nothing; SQLite serializes writers. Nothing lives in
+memory, so the rule survives restarts and second instances.
+
+One clock: every time here is the input's own (the candidate's ``detected_at``,
+the clear's ``cleared_at``), never the service's clock, so a re-delivered or
+delayed input is judged by when it was observed. Input older than the state it
+would change is stale and changes nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from signal_mgmt.models import ExitEpisode
+from signal_mgmt.models import ExitEpisode, ExitReason
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeState:
+    episode_id: int
+    armed: bool
+    fired_at: datetime
+    cleared_at: datetime | None
+
+    def is_stale(self, at: datetime) -> bool:
+        """An observation made before the last firing, or before the clear that re-armed."""
+        return at < self.fired_at or (self.cleared_at is not None and at < self.cleared_at)
+
+
+class ClearOutcome(StrEnum):
+    REARMED = "REARMED"
+    STALE = "STALE"  # not newer than the episode's firing: refused
+    UNCHANGED = "UNCHANGED"  # no episode yet, or already re-armed
 
 
 def start_episode(
-    conn: Connection, trade_id: int, reason: str, now: datetime, cooldown: timedelta
+    conn: Connection, trade_id: int, reason: ExitReason, at: datetime, cooldown: timedelta
 ) -> int | None:
-    """The number of a newly started episode, or None while the last one holds.
+    """The number of a newly started episode, or None (held, or ``at`` is stale).
 
     One statement: INSERT episode 1, or on conflict move to the next episode only
-    ``WHERE armed OR cooldown_until <= now`` (evaluated on the row as it stands
+    if ``at`` is not older than the row's firing or clear, and the condition
+    re-armed or its cooldown ended by ``at`` (evaluated on the row as it stands
     after any concurrent writer), returning nothing when the guard refuses.
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -33,8 +59,8 @@ def start_episode(
         exit_reason=reason,
         episode_id=1,
         armed=False,
-        fired_at=now,
-        cooldown_until=now + cooldown,
+        fired_at=at,
+        cooldown_until=at + cooldown,
         cleared_at=None,
     )
     statement = statement.on_conflict_do_update(
@@ -42,19 +68,25 @@ def start_episode(
         set_={
             "episode_id": ExitEpisode.episode_id + 1,
             "armed": False,
-            "fired_at": now,
-            "cooldown_until": now + cooldown,
+            "fired_at": at,
+            "cooldown_until": at + cooldown,
         },
-        where=or_(ExitEpisode.armed.is_(True), ExitEpisode.cooldown_until <= now),
+        where=and_(
+            ExitEpisode.fired_at <= at,
+            or_(ExitEpisode.cleared_at.is_(None), ExitEpisode.cleared_at <= at),
+            or_(ExitEpisode.armed.is_(True), ExitEpisode.cooldown_until <= at),
+        ),
     )
     episode = conn.execute(statement.returning(ExitEpisode.episode_id)).scalar_one_or_none()
     return None if episode is None else int(episode)
 
 
-def rearm(conn: Connection, trade_id: int, reason: str, cleared_at: datetime) -> bool:
-    """The condition cleared: let the next detection start a new episode.
+def rearm(
+    conn: Connection, trade_id: int, reason: ExitReason, cleared_at: datetime
+) -> ClearOutcome:
+    """The condition cleared at ``cleared_at``: let the next detection start a new episode.
 
-    A clear observed before the current episode fired is stale and changes nothing.
+    A clear not newer than the current episode's firing is stale and changes nothing.
     """
     moved = conn.execute(
         update(ExitEpisode)
@@ -66,13 +98,23 @@ def rearm(conn: Connection, trade_id: int, reason: str, cleared_at: datetime) ->
         )
         .values(armed=True, cleared_at=cleared_at)
     ).rowcount
-    return moved == 1
+    if moved == 1:
+        return ClearOutcome.REARMED
+    state = episode_state(conn, trade_id, reason)
+    if state is not None and cleared_at <= state.fired_at:
+        return ClearOutcome.STALE
+    return ClearOutcome.UNCHANGED
 
 
-def current_episode(conn: Connection, trade_id: int, reason: str) -> int | None:
-    value = conn.execute(
-        select(ExitEpisode.episode_id).where(
-            ExitEpisode.trade_id == trade_id, ExitEpisode.exit_reason == reason
-        )
-    ).scalar_one_or_none()
-    return None if value is None else int(value)
+def episode_state(conn: Connection, trade_id: int, reason: ExitReason) -> EpisodeState | None:
+    row = conn.execute(
+        select(
+            ExitEpisode.episode_id,
+            ExitEpisode.armed,
+            ExitEpisode.fired_at,
+            ExitEpisode.cleared_at,
+        ).where(ExitEpisode.trade_id == trade_id, ExitEpisode.exit_reason == reason)
+    ).first()
+    if row is None:
+        return None
+    return EpisodeState(int(row.episode_id), bool(row.armed), row.fired_at, row.cleared_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from signal_mgmt.errors import NotFoundError
 from signal_mgmt.models import (
@@ -13,10 +13,13 @@ from signal_mgmt.models import (
     Direction,
     ExitIntent,
     ExitIntentStatus,
+    ExitReason,
     Instrument,
     Trade,
     UserBroker,
 )
+
+FILLED, FAILED = ExitIntentStatus.FILLED, ExitIntentStatus.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +80,56 @@ def load_trade_context(conn: Connection, trade_id: int) -> TradeContext:
 
 
 def exited_quantity(conn: Connection, trade_id: int) -> int:
-    """Quantity already sold/bought back by exits that failed after filling in part."""
+    """Quantity already gone: FILLED exits' quantity and what FAILED exits filled.
+
+    A live exit's quantity is not subtracted here: a second live exit is refused
+    on its own (EXIT_ALREADY_LIVE), and the ``exit_budgets`` CHECK holds the sum.
+    """
+    gone = case(
+        (ExitIntent.status == FILLED, ExitIntent.quantity),
+        (ExitIntent.status == FAILED, ExitIntent.filled_quantity),
+        else_=0,
+    )
     total = conn.execute(
-        select(func.coalesce(func.sum(ExitIntent.filled_quantity), 0)).where(
-            ExitIntent.trade_id == trade_id, ExitIntent.status == ExitIntentStatus.FAILED.value
-        )
+        select(func.coalesce(func.sum(gone), 0)).where(ExitIntent.trade_id == trade_id)
     ).scalar_one()
     return int(total)
 
 
-def has_live_exit(conn: Connection, trade_id: int, other_than: int | None = None) -> bool:
+def has_filled_exit(conn: Connection, trade_id: int) -> bool:
+    """A FILLED exit: the position is gone, only TMS's close is still to come."""
+    found = conn.execute(
+        select(ExitIntent.id)
+        .where(ExitIntent.trade_id == trade_id, ExitIntent.status == FILLED)
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveExit:
+    """The trade's one live exit intent (PENDING / APPROVED / PLACED)."""
+
+    id: int
+    reason: ExitReason
+    status: ExitIntentStatus
+    preempted: bool
+
+
+def live_exit(conn: Connection, trade_id: int, other_than: int | None = None) -> LiveExit | None:
     condition = and_(ExitIntent.trade_id == trade_id, ExitIntent.status.in_(LIVE_EXIT_STATUSES))
     if other_than is not None:
         condition = and_(condition, ExitIntent.id != other_than)
-    found = conn.execute(select(ExitIntent.id).where(condition).limit(1)).first()
-    return found is not None
+    row = conn.execute(
+        select(
+            ExitIntent.id, ExitIntent.exit_reason, ExitIntent.status, ExitIntent.preempted_at
+        ).where(condition)
+    ).first()
+    if row is None:
+        return None
+    return LiveExit(
+        id=row.id,
+        reason=ExitReason(row.exit_reason),
+        status=ExitIntentStatus(row.status),
+        preempted=row.preempted_at is not None,
+    )

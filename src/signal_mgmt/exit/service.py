@@ -12,6 +12,14 @@
 A candidate that arrives while another exit of the trade is live is recorded
 directly as REJECTED (EXIT_ALREADY_LIVE): a PENDING row is only written when it
 may become the trade's one live exit, which the partial unique index enforces.
+A protective exit (stop, trailing, time, manual) that meets a live TARGET
+pre-empts it instead: the target is marked for cancellation and the signal
+waits in DETECTED until the cancel has settled (``replay`` finishes it, for the
+quantity the target left open). Exits never hold more than the entry: the
+``exit_budgets`` triggers refuse it in the database.
+
+Episodes run on the candidate's own clock (``detected_at`` / ``cleared_at``):
+input older than the episode state it would change is refused as STALE.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerConnectivity
@@ -35,11 +43,12 @@ from signal_mgmt.execution.exit_events import (
     exit_event,
 )
 from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
-from signal_mgmt.exit.episodes import current_episode, rearm, start_episode
+from signal_mgmt.exit.episodes import ClearOutcome, episode_state, rearm, start_episode
 from signal_mgmt.exit.facts import (
     TradeContext,
     exited_quantity,
-    has_live_exit,
+    has_filled_exit,
+    live_exit,
     load_trade_context,
 )
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
@@ -60,7 +69,9 @@ from signal_mgmt.qualification.exit_rules import (
     ExitDecision,
     ExitFacts,
     ExitOrderPlan,
+    ExitRejectReason,
     ExitRule,
+    preempts,
     qualify_exit,
 )
 from signal_mgmt.storage.db import Executor, transaction
@@ -73,6 +84,8 @@ class ExitOutcome(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     SUPPRESSED = "SUPPRESSED"  # same episode (not re-armed, cooldown running): nothing written
+    STALE = "STALE"  # observed before the episode's last firing or clear: nothing written
+    PREEMPTING = "PREEMPTING"  # a live TARGET is being cancelled; the signal waits in DETECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,18 @@ class ExitDetectionResult:
     exit_signal_id: int | None = None
     exit_intent_id: int | None = None
     reason_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExitClearResult:
+    outcome: ClearOutcome
+    trade_id: int
+    reason: ExitReason
+    reason_codes: tuple[str, ...] = ()
+
+    @property
+    def rearmed(self) -> bool:
+        return self.outcome is ClearOutcome.REARMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +148,10 @@ class ExitIntentService:
     def on_exit_detected(
         self, candidate: ExitCandidate, connection: Executor | None = None
     ) -> ExitDetectionResult:
-        """Record a detected exit: new episode, signal and qualified intent, or SUPPRESSED."""
+        """Record a detected exit: new episode, signal and qualified intent; SUPPRESSED
+        while the episode holds; STALE (nothing written) for a candidate observed
+        before the episode's last firing or clear; PREEMPTING while a resting
+        TARGET it pre-empts is being cancelled."""
         if not isinstance(candidate, ExitCandidate):
             raise InvalidInputError("expected an ExitCandidate", field="candidate", value=candidate)
         trade_id, reason = candidate.trade_id, candidate.reason
@@ -136,10 +164,16 @@ class ExitIntentService:
                     field="price",
                     value=candidate.price,
                 )
-            now = self.clock.now()
-            episode = start_episode(conn, trade_id, reason.value, now, self.cooldown)
+            now, at = self.clock.now(), candidate.detected_at
+            episode = start_episode(conn, trade_id, reason, at, self.cooldown)
             if episode is None:
-                held = current_episode(conn, trade_id, reason.value)
+                state = episode_state(conn, trade_id, reason)
+                held = None if state is None else state.episode_id
+                if state is not None and state.is_stale(at):
+                    stale = (ExitRejectReason.STALE_CANDIDATE.value,)
+                    return ExitDetectionResult(
+                        ExitOutcome.STALE, trade_id, reason, held, reason_codes=stale
+                    )
                 return ExitDetectionResult(ExitOutcome.SUPPRESSED, trade_id, reason, held)
             signal = conn.execute(
                 insert(ExitSignal).returning(*ExitSignal.__table__.c),
@@ -156,16 +190,28 @@ class ExitIntentService:
             ).one()
             return self._finish_signal(conn, ExitSignalRecord.from_row(signal), context, now)
 
-    def on_exit_cleared(self, cleared: ExitCleared, connection: Executor | None = None) -> bool:
-        """The condition stopped holding: re-arm its episode. True if it was re-armed."""
+    def on_exit_cleared(
+        self, cleared: ExitCleared, connection: Executor | None = None
+    ) -> ExitClearResult:
+        """The condition stopped holding at ``cleared_at``: re-arm its episode.
+
+        A clear not newer than the episode's firing is STALE and changes nothing.
+        """
         if not isinstance(cleared, ExitCleared):
             raise InvalidInputError("expected an ExitCleared", field="cleared", value=cleared)
-        with self._locks.hold(cleared.trade_id), transaction(self.engine, connection) as conn:
-            lock_trade(conn, cleared.trade_id)
-            return rearm(conn, cleared.trade_id, cleared.reason.value, cleared.cleared_at)
+        trade_id, reason = cleared.trade_id, cleared.reason
+        with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
+            lock_trade(conn, trade_id)
+            outcome = rearm(conn, trade_id, reason, cleared.cleared_at)
+        codes = (ExitRejectReason.STALE_CLEAR.value,) if outcome is ClearOutcome.STALE else ()
+        return ExitClearResult(outcome, trade_id, reason, codes)
 
     def replay(self, connection: Executor | None = None) -> ExitReplayReport:
         """Finish what a crash left: signals still DETECTED, intents still PENDING.
+
+        Also what finishes a protective signal that waited for the TARGET it
+        pre-empted: once the cancel has settled, it is decided for the quantity
+        left open. A host runs it after each reconcile pass.
 
         Each is finished under its trade's lock by the same guarded transitions as
         the live path, so running the sweep twice, or next to live traffic, finishes
@@ -193,8 +239,8 @@ class ExitIntentService:
             if signal.status != ExitSignalStatus.DETECTED:
                 return False
             context = load_trade_context(conn, trade_id)
-            self._finish_signal(conn, signal, context, self.clock.now())
-            return True
+            result = self._finish_signal(conn, signal, context, self.clock.now())
+            return result.outcome is not ExitOutcome.PREEMPTING
 
     def _replay_pending(self, intent_id: int, connection: Executor | None) -> bool:
         trade_id = self._trade_of(ExitIntent, intent_id, connection)
@@ -206,9 +252,9 @@ class ExitIntentService:
             context = load_trade_context(conn, trade_id)
             signal = _load_signal(conn, intent.exit_signal_id)
             now = self.clock.now()
-            live = has_live_exit(conn, trade_id, other_than=intent_id)
-            decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
-            self._decide(conn, intent, decision, now)
+            live = live_exit(conn, trade_id, other_than=intent_id) is not None
+            facts = self._facts(conn, context, signal, now, live)
+            self._decide(conn, intent, qualify_exit(facts, self.rules), now)
             return True
 
     def _trade_of(self, entity: Any, row_id: int, connection: Executor | None) -> int:
@@ -222,6 +268,19 @@ class ExitIntentService:
     def _finish_signal(
         self, conn: Connection, signal: ExitSignalRecord, context: TradeContext, now: datetime
     ) -> ExitDetectionResult:
+        reason = signal.exit_reason
+        current = live_exit(conn, context.trade_id)
+        if current is not None and preempts(reason, current.reason):
+            if not current.preempted:
+                conn.execute(
+                    update(ExitIntent)
+                    .where(ExitIntent.id == current.id, ExitIntent.preempted_at.is_(None))
+                    .values(preempted_at=now, updated_at=now)
+                )
+            # Decided by ``replay`` once the execution side has settled the target.
+            return ExitDetectionResult(
+                ExitOutcome.PREEMPTING, context.trade_id, reason, signal.episode_id, signal.id
+            )
         transition(
             conn,
             ExitSignal,
@@ -242,7 +301,7 @@ class ExitIntentService:
         published = exit_event(
             EXIT_SIGNAL_PUBLISHED, "exit_signal", signal.id, signal.trade_id, payload
         )
-        live = has_live_exit(conn, context.trade_id)
+        live = current is not None
         decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
         # Only a row that may become the trade's one live exit is written as PENDING.
         status = ExitIntentStatus.REJECTED if live else ExitIntentStatus.PENDING
@@ -351,6 +410,7 @@ class ExitIntentService:
             session=self.calendar.session(self.calendar.trading_date(now)),
             portfolio_locked=self.holds.is_portfolio_locked(context.user_broker_id),
             trade_frozen=self.holds.is_trade_frozen(context.trade_id),
+            filled_exit=has_filled_exit(conn, context.trade_id),
         )
 
     def _broker_connected(self, context: TradeContext) -> bool:

@@ -15,12 +15,20 @@ from enum import StrEnum
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.calendar import Session
-from signal_mgmt.models import Direction, ExitReason, OrderSide, OrderType, TradeStatus
+from signal_mgmt.models import (
+    Direction,
+    ExitReason,
+    OrderSide,
+    OrderType,
+    TradeStatus,
+    plain_decimal,
+)
 from signal_mgmt.qualification.sizing import slice_quantity
 
 
 class ExitRejectReason(StrEnum):
     TRADE_NOT_OPEN = "TRADE_NOT_OPEN"
+    EXIT_ALREADY_FILLED = "EXIT_ALREADY_FILLED"  # a FILLED exit awaits the trade's close
     NO_OPEN_QUANTITY = "NO_OPEN_QUANTITY"
     BROKER_DISABLED = "BROKER_DISABLED"
     BROKER_DISCONNECTED = "BROKER_DISCONNECTED"
@@ -29,6 +37,9 @@ class ExitRejectReason(StrEnum):
     MARKET_CLOSED = "MARKET_CLOSED"
     PORTFOLIO_LOCKED = "PORTFOLIO_LOCKED"
     TRADE_FROZEN = "TRADE_FROZEN"
+    # Not a rule: the service refuses input older than the episode state it would change.
+    STALE_CANDIDATE = "STALE_CANDIDATE"
+    STALE_CLEAR = "STALE_CLEAR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +62,27 @@ class ExitFacts:
     session: Session | None
     portfolio_locked: bool = False
     trade_frozen: bool = False
+    filled_exit: bool = False  # a FILLED exit of this trade awaits TMS's close
 
 
 ExitRule = Callable[[ExitFacts], ExitRejectReason | None]
 
+PROTECTIVE_REASONS = frozenset(
+    {ExitReason.STOP_LOSS, ExitReason.TRAILING_STOP, ExitReason.TIME, ExitReason.MANUAL}
+)
+
+
+def preempts(incoming: ExitReason, live: ExitReason) -> bool:
+    """A protective exit pre-empts a resting TARGET; nothing else pre-empts anything."""
+    return incoming in PROTECTIVE_REASONS and live is ExitReason.TARGET
+
 
 def trade_is_open(facts: ExitFacts) -> ExitRejectReason | None:
     return None if facts.trade_status == TradeStatus.OPEN else ExitRejectReason.TRADE_NOT_OPEN
+
+
+def no_filled_exit(facts: ExitFacts) -> ExitRejectReason | None:
+    return ExitRejectReason.EXIT_ALREADY_FILLED if facts.filled_exit else None
 
 
 def has_open_quantity(facts: ExitFacts) -> ExitRejectReason | None:
@@ -92,6 +117,7 @@ def not_frozen(facts: ExitFacts) -> ExitRejectReason | None:
 
 DEFAULT_EXIT_RULES: tuple[ExitRule, ...] = (
     trade_is_open,
+    no_filled_exit,
     has_open_quantity,
     broker_enabled,
     broker_connected,
@@ -151,4 +177,4 @@ def round_limit_price(price: Decimal, tick_size: Decimal, side: OrderSide) -> De
         raise InvalidInputError("tick size must be positive", field="tick_size", value=tick_size)
     rounding = ROUND_CEILING if side is OrderSide.SELL else ROUND_FLOOR
     ticks = (price / tick_size).to_integral_value(rounding=rounding)
-    return ticks * tick_size
+    return plain_decimal(ticks * tick_size)
