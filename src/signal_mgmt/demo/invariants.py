@@ -234,7 +234,7 @@ def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrde
     broken = {
         trade_id
         for trade_id, purpose in filled
-        if purpose == OrderPurpose.EXIT
+        if purpose is not OrderPurpose.ENTRY  # an exit: only the dispatcher names EXIT
         and filled[trade_id, purpose] > filled[trade_id, OrderPurpose.ENTRY]
     }
     committed: Counter[int] = Counter()
