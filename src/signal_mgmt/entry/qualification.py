@@ -11,7 +11,8 @@ user-broker's row lock (PostgreSQL), so two qualifications for one account
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -42,7 +43,22 @@ from signal_mgmt.reference.tables import TableReferenceData
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
 from signal_mgmt.storage.locks import lock_symbol
+from signal_mgmt.storage.records import RowRecord
 from signal_mgmt.validation import require_count, require_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery(RowRecord):
+    """A signal delivery with the facts of its signal that qualification reads."""
+
+    id: int
+    signal_id: int
+    user_broker_id: int
+    symbol: str
+    direction: Direction
+    detected_at: datetime
+    effective_floor: Decimal
+    effective_ceiling: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +126,7 @@ class EntryQualificationService:
             )
         return [self.qualify(delivery_id) for delivery_id in ids]
 
-    def _delivery(self, conn: Connection, delivery_id: int) -> Any:
+    def _delivery(self, conn: Connection, delivery_id: int) -> _Delivery:
         row = conn.execute(
             select(
                 SignalDelivery.id,
@@ -127,9 +143,9 @@ class EntryQualificationService:
         ).first()
         if row is None:
             raise NotFoundError("signal_delivery", delivery_id)
-        return row
+        return _Delivery.from_row(row)
 
-    def _facts(self, conn: Connection, delivery: Any) -> EntryFacts:
+    def _facts(self, conn: Connection, delivery: _Delivery) -> EntryFacts:
         instrument = self._reference.instrument(conn, delivery.symbol)
         if instrument is None:
             raise NotFoundError("instrument", delivery.symbol)
@@ -144,7 +160,7 @@ class EntryQualificationService:
             local_time=now.astimezone(self._calendar.timezone).time(),
             session=session,
             symbol=delivery.symbol,
-            direction=Direction(delivery.direction),
+            direction=delivery.direction,
             detected_at=delivery.detected_at,
             effective_floor=delivery.effective_floor,
             effective_ceiling=delivery.effective_ceiling,
@@ -159,11 +175,13 @@ class EntryQualificationService:
             ),
         )
 
-    def _record(self, conn: Connection, delivery: Any, decision: EntryDecision) -> IntentResult:
+    def _record(
+        self, conn: Connection, delivery: _Delivery, decision: EntryDecision
+    ) -> IntentResult:
         now = self._clock.now()
         verdict = IntentDecision.APPROVED if decision.approved else IntentDecision.REJECTED
         levels = decision.levels
-        row = {
+        row: dict[str, Any] = {
             "delivery_id": delivery.id,
             "signal_id": delivery.signal_id,
             "user_broker_id": delivery.user_broker_id,

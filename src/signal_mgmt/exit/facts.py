@@ -16,6 +16,7 @@ from signal_mgmt.models import (
     ExitReason,
     Instrument,
     Trade,
+    TradeStatus,
     UserBroker,
 )
 
@@ -27,7 +28,7 @@ class TradeContext:
     trade_id: int
     user_broker_id: int
     symbol: str
-    status: str
+    status: TradeStatus
     direction: Direction
     quantity: int
     entry_price: Decimal | None
@@ -130,6 +131,6 @@ def live_exit(conn: Connection, trade_id: int, other_than: int | None = None) ->
     return LiveExit(
         id=row.id,
         reason=ExitReason(row.exit_reason),
-        status=ExitIntentStatus(row.status),
+        status=row.status,
         preempted=row.preempted_at is not None,
     )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, model_validator
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.market.clock import Clock
@@ -168,7 +168,7 @@ class ReferenceAdmin:
                 )
 
     @staticmethod
-    def _require_user_broker(conn: Any, user_broker_id: int) -> None:
+    def _require_user_broker(conn: Connection, user_broker_id: int) -> None:
         found = conn.execute(select(UserBroker.id).where(UserBroker.id == user_broker_id)).first()
         if found is None:
             raise NotFoundError("user_broker", user_broker_id)

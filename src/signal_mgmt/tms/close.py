@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
 from signal_mgmt.market.clock import Clock
@@ -146,7 +145,7 @@ class TradeCloser:
         return [self.close_for_exit(intent_id, connection) for intent_id in ids]
 
 
-def _exit_fills(conn: Any, trade_id: int) -> list[tuple[int, Decimal]]:
+def _exit_fills(conn: Connection, trade_id: int) -> list[tuple[int, Decimal]]:
     """(quantity, average price) of every exit order that filled, as the broker reported it.
 
     Read per order, not from the intents' averages, so that no average of
