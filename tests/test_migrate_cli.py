@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
+from conftest import Backend
 from signal_mgmt import __version__
 from signal_mgmt.cli import app
 from signal_mgmt.models import Base
@@ -25,10 +26,10 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to a database with no table at all."""
-    if request.param == "sqlite":
+@pytest.fixture
+def empty_url(backend: Backend, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a database of the test's backend with no table at all."""
+    if not backend.is_postgres:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     dbs = request.getfixturevalue("pg_databases")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from signal_mgmt._version import __version__
-from signal_mgmt.cli import demo, outbox
+from signal_mgmt.cli import demo, outbox, roles
 from signal_mgmt.cli.migrate import migrate_app
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ def _options(
 app.add_typer(migrate_app, name="migrate")
 app.command()(outbox.relay)
 app.add_typer(outbox.outbox_app, name="outbox")
+app.command()(roles.roles)
 
 # ---- commands of other modules register below, one line each ----------------------------
 app.command()(demo.demo)
