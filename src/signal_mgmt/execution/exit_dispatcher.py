@@ -1,6 +1,9 @@
 """ExitIntentDispatcher: the ONLY path from an exit decision to a broker order.
 
-It sends nothing but APPROVED exit intents. Each claimed intent becomes one
+It sends nothing but APPROVED exit intents, and nothing for one that a
+protective exit pre-empted (``preempted_at``): its unsent orders are withdrawn,
+and it goes FAILED (``PREEMPTED``) unless an order already reached the broker,
+in which case it goes PLACED and the reconciler cancels it. Each claimed intent becomes one
 order per slice, recorded with a client order id derived from the intent
 (``EX<id>-<slice>``) and sent with ``place_with_reconcile``, so a retry adopts
 an order the broker already has instead of placing it again. Then:
@@ -24,8 +27,14 @@ from sqlalchemy import Engine, or_, select, update
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway
-from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
-from signal_mgmt.execution.orders import NewOrder, OrderRecord, place_with_reconcile, record_orders
+from signal_mgmt.execution.exit_status import PREEMPTED, load_exit_intent, move_exit_intent
+from signal_mgmt.execution.orders import (
+    NewOrder,
+    OrderRecord,
+    place_with_reconcile,
+    record_orders,
+    withdraw_order,
+)
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     ExitIntent,
@@ -124,6 +133,8 @@ class ExitIntentDispatcher:
                 select(Trade.symbol).where(Trade.id == intent.trade_id)
             ).scalar_one()
             orders = record_orders(conn, _child_orders(intent, symbol), self.clock)
+        if intent.preempted_at is not None:
+            return self._withdraw(intent_id, orders)
         sent = tuple(
             order
             if order.is_final
@@ -139,6 +150,18 @@ class ExitIntentDispatcher:
             for order in orders
         )
         return DispatchResult(intent_id, self._settle(intent_id, sent), sent)
+
+    def _withdraw(self, intent_id: int, orders: list[OrderRecord]) -> DispatchResult:
+        """A pre-empted intent: send nothing; settle what may already be at the broker."""
+        settled = tuple(
+            order
+            if order.is_final
+            else withdraw_order(
+                self.engine, self.broker, order.client_order_id, self.clock, PREEMPTED
+            )
+            for order in orders
+        )
+        return DispatchResult(intent_id, self._settle(intent_id, settled), settled)
 
     def _settle(self, intent_id: int, orders: tuple[OrderRecord, ...]) -> ExitIntentStatus:
         statuses = {order.status for order in orders}

@@ -9,7 +9,10 @@ is TMS's job (``signal_mgmt.tms.close``).
 
 Resting limit exits (targets) that outlive ``limit_order_ttl`` are cancelled,
 so a target that was never reached does not keep the trade's one live exit
-slot from a stop.
+slot from a stop. A target that a protective exit pre-empted (``preempted_at``)
+is cancelled at once and settles as FAILED (``PREEMPTED``, its partial fill
+kept) or, when the fill won the race with the cancel, FILLED: the protective
+exit then goes out only for what is left, or not at all.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, select, update
 
 from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
-from signal_mgmt.execution.exit_status import load_exit_intent, move_exit_intent
+from signal_mgmt.execution.exit_status import PREEMPTED, load_exit_intent, move_exit_intent
 from signal_mgmt.execution.orders import OrderRecord, refresh_order
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
@@ -31,6 +34,7 @@ from signal_mgmt.models import (
     Order,
     OrderStatus,
     OrderType,
+    plain_decimal,
 )
 from signal_mgmt.storage.db import transaction
 from signal_mgmt.storage.records import ExitIntentRecord
@@ -89,7 +93,7 @@ class Reconciler:
         if intent.status != ExitIntentStatus.PLACED:
             return _current(intent)
         orders = [refresh_order(self.engine, self.broker, cid, self.clock) for cid in client_ids]
-        if self._expired(intent.order_type, intent.placed_at):
+        if intent.preempted_at is not None or self._expired(intent.order_type, intent.placed_at):
             orders = [self._cancel(order) for order in orders]
         return self._settle(exit_intent_id, orders)
 
@@ -117,7 +121,7 @@ class Reconciler:
             if orders and all(order.is_final for order in orders):
                 complete = all(order.status is OrderStatus.FILLED for order in orders)
                 target = ExitIntentStatus.FILLED if complete else ExitIntentStatus.FAILED
-                reason = None if complete else _failure(orders)
+                reason = None if complete else _failure(intent, orders)
                 if move_exit_intent(
                     conn,
                     intent,
@@ -161,10 +165,12 @@ def _average_price(orders: list[OrderRecord]) -> Decimal | None:
     if not quantity:
         return None
     notional = sum((q * (p or Decimal(0)) for q, p in filled), Decimal(0))
-    return (notional / quantity).quantize(MONEY_STEP)
+    return plain_decimal((notional / quantity).quantize(MONEY_STEP))
 
 
-def _failure(orders: list[OrderRecord]) -> str:
+def _failure(intent: ExitIntentRecord, orders: list[OrderRecord]) -> str:
+    if intent.preempted_at is not None:
+        return PREEMPTED
     for order in orders:
         if order.status is not OrderStatus.FILLED:
             return order.last_error or f"SLICE_{order.status}"

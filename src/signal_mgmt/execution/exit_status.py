@@ -25,6 +25,9 @@ from signal_mgmt.outbox.emit import emit
 from signal_mgmt.storage.records import ExitIntentRecord
 from signal_mgmt.storage.state import transition
 
+PREEMPTED = "PREEMPTED"
+"""Failure reason of a TARGET cancelled because a protective exit pre-empted it."""
+
 _EVENTS = {
     ExitIntentStatus.PLACED: EXIT_INTENT_PLACED,
     ExitIntentStatus.FILLED: EXIT_INTENT_FILLED,

@@ -264,6 +264,36 @@ def refresh_order(
         return apply_broker_order(conn, load_order(conn, client_order_id), known, clock)
 
 
+def withdraw_order(
+    engine: Engine, broker: BrokerGateway, client_order_id: str, clock: Clock, reason: str
+) -> OrderRecord:
+    """Give up sending a recorded order: it ends REJECTED (``reason``) unless the broker has it.
+
+    A NEW order was never sent. An UNKNOWN one is first asked for by client order
+    id: an order the broker has is adopted (and must be cancelled by the caller);
+    a broker that cannot be asked leaves it UNKNOWN, to be settled later.
+    """
+    with transaction(engine) as conn:
+        order = load_order(conn, client_order_id)
+    if order.status is OrderStatus.UNKNOWN:
+        try:
+            known = broker.order_status(client_order_id)
+        except BrokerUnavailableError:
+            return order
+        if known is not None:
+            with transaction(engine) as conn:
+                return apply_broker_order(conn, order, known, clock)
+    if order.status not in {OrderStatus.NEW, OrderStatus.UNKNOWN}:
+        return order
+    with transaction(engine) as conn:
+        conn.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status == order.status)
+            .values(status=OrderStatus.REJECTED, last_error=reason, updated_at=clock.now())
+        )
+        return load_order(conn, client_order_id)
+
+
 def place_with_reconcile(
     engine: Engine,
     broker: BrokerGateway,

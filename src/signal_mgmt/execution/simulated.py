@@ -2,9 +2,10 @@
 
 It fills market orders at the symbol's current price (or rests them when
 ``auto_fill`` is off), fills marketable limit orders, and can be told to
-reject, to be disconnected, to fill partially, or to time out on a placement
-that did or did not reach it. It is idempotent by client order id: placing the
-same id twice returns the first order and never creates a second one.
+reject, to be disconnected, to fill partially, to time out on a placement
+that did or did not reach it, or to let a fill win the race with a cancel. It
+is idempotent by client order id: placing the same id twice returns the first
+order and never creates a second one.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ class _PartialFill:
 _Scripted = _Timeout | _Reject | _PartialFill
 
 
+@dataclass(frozen=True, slots=True)
+class _FillFirst:
+    """The next cancel arrives after a fill of ``quantity`` (None: all that is open)."""
+
+    quantity: int | None
+    price: Decimal | None
+
+
 class SimulatedBroker:
     """A broker in memory. ``sleep`` is injected so that latency costs tests nothing."""
 
@@ -68,6 +77,7 @@ class SimulatedBroker:
         self._orders: dict[str, BrokerOrder] = {}
         self._requests: dict[str, OrderRequest] = {}
         self._script: deque[_Scripted] = deque()
+        self._cancel_script: deque[_FillFirst] = deque()
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.place_calls = 0
@@ -100,6 +110,24 @@ class SimulatedBroker:
     def fill_partially_next(self, quantity: int) -> None:
         """The next accepted order fills only ``quantity`` now; the rest stays open."""
         self._push(_PartialFill(quantity))
+
+    def fill_before_next_cancel(
+        self, quantity: int | None = None, price: Decimal | None = None
+    ) -> None:
+        """The next cancel loses the race: the order first fills ``quantity`` (default: all
+        of it) at ``price`` (default: the market), and only the rest, if any, is cancelled."""
+        with self._lock:
+            self._cancel_script.append(_FillFirst(quantity, price))
+
+    def net_position(self, symbol: str) -> int:
+        """Filled BUY quantity minus filled SELL quantity of ``symbol``, over every order."""
+        with self._lock:
+            return sum(
+                (1 if request.side is OrderSide.BUY else -1)
+                * self._orders[client_id].filled_quantity
+                for client_id, request in self._requests.items()
+                if request.symbol == symbol
+            )
 
     def fill(
         self, client_order_id: str, price: Decimal | None = None, quantity: int | None = None
@@ -153,6 +181,12 @@ class SimulatedBroker:
         with self._lock:
             self._require_connected()
             order = self._orders.get(client_order_id)
+            if order is not None and not order.is_final and self._cancel_script:
+                first = self._cancel_script.popleft()
+                price = first.price if first.price is not None else self._market(client_order_id)
+                remaining = order.quantity - order.filled_quantity
+                order = _filled(order, first.quantity or remaining, price)
+                self._orders[client_order_id] = order
             if order is None or order.is_final:
                 return order
             self._orders[client_order_id] = replace(order, status=OrderStatus.CANCELLED)

@@ -25,6 +25,7 @@ from signal_mgmt.market.calendar import (
     MarketCalendar,
 )
 from signal_mgmt.models import Direction, ExitReason
+from signal_mgmt.reference.types import to_tick
 
 
 class Crossing(StrEnum):
@@ -58,6 +59,14 @@ class OpenTrade:
     target_price: Decimal | None
     stop_price: Decimal | None
     opened_at: datetime
+    tick_size: Decimal | None = None  # the instrument's; None: the entry is taken as given
+
+    def entry_on_tick(self) -> Decimal:
+        """The entry price on the tick: an average of fills at several prices may lie
+        between ticks, and a price sent on (a manual exit before any tick) may not."""
+        if self.tick_size is None:
+            return self.entry_price
+        return to_tick(self.entry_price, self.tick_size)
 
 
 @dataclass(frozen=True, slots=True, order=True)

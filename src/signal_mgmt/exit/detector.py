@@ -263,8 +263,9 @@ class ExitDetector:
         if tracked is None:
             raise NotFoundError("tracked trade", trade_id)
         if price is None:
-            # A market exit: the price is a reference; before any tick, the entry price.
-            price = self._symbols[tracked.trade.symbol].last_price or tracked.trade.entry_price
+            # A market exit: the price is a reference; before any tick, the entry's.
+            last = self._symbols[tracked.trade.symbol].last_price
+            price = last if last is not None else tracked.trade.entry_on_tick()
         _check_price(price)
         return self._candidate(tracked, ExitReason.MANUAL, price, at, None)
 

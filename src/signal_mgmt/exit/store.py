@@ -11,7 +11,7 @@ from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.exit.conditions import OpenTrade, advance_water_mark
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import Direction, ExitTrailingMark, Trade, TradeStatus
+from signal_mgmt.models import Direction, ExitTrailingMark, Instrument, Trade, TradeStatus
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
 
@@ -25,7 +25,8 @@ def load_open_trades(
     """OPEN trades (all, or those of ``trade_ids``) with their persisted water marks
     (None for a mark that never moved)."""
     query = (
-        select(Trade.__table__, ExitTrailingMark.water_mark)
+        select(Trade.__table__, ExitTrailingMark.water_mark, Instrument.tick_size)
+        .join(Instrument, Instrument.symbol == Trade.symbol)
         .outerjoin(ExitTrailingMark, ExitTrailingMark.trade_id == Trade.id)
         .where(Trade.status == TradeStatus.OPEN)
         .order_by(Trade.id)
@@ -44,6 +45,7 @@ def load_open_trades(
                 target_price=row.target_price,
                 stop_price=row.stop_price,
                 opened_at=row.opened_at,
+                tick_size=row.tick_size,
             ),
             row.water_mark,
         )

@@ -26,12 +26,22 @@ class Levels:
         return abs(self.entry - self.stop)
 
     def shifted_to(self, fill: Decimal, tick: Decimal) -> Levels:
-        """The same distances around the real fill price (the bracket follows the fill)."""
+        """The same distances around the real fill price (the bracket follows the fill).
+
+        A fill between ticks (an average of several) puts both levels on the tick
+        toward the fill: the target never promises more than planned, the stop
+        never risks more, for LONG (target above) and SHORT (target below) alike.
+        """
         return Levels(
             entry=fill,
-            target=to_tick(fill + (self.target - self.entry), tick),
-            stop=to_tick(fill + (self.stop - self.entry), tick),
+            target=_toward(fill + (self.target - self.entry), fill, tick),
+            stop=_toward(fill + (self.stop - self.entry), fill, tick),
         )
+
+
+def _toward(level: Decimal, fill: Decimal, tick: Decimal) -> Decimal:
+    """``level`` on the tick, rounded toward ``fill``."""
+    return to_tick(level, tick, ROUND_FLOOR if level > fill else ROUND_CEILING)
 
 
 def plan_levels(

@@ -29,6 +29,7 @@ from signal_mgmt.models import (
     Order,
     Trade,
     TradeStatus,
+    plain_decimal,
 )
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import EventPayload
@@ -99,9 +100,8 @@ class TradeCloser:
                 return CloseResult(trade.id, False, trade.exit_price, trade.pnl)
             fills = _exit_fills(conn, trade.id)
             quantity = sum(qty for qty, _ in fills)
-            exit_price = (sum((q * p for q, p in fills), Decimal(0)) / quantity).quantize(
-                MONEY_STEP
-            )
+            average = sum((q * p for q, p in fills), Decimal(0)) / quantity
+            exit_price = plain_decimal(average.quantize(MONEY_STEP))
             pnl = realized_pnl(Direction(trade.direction), trade.entry_price, fills)
             now = self.clock.now()
             transition(
