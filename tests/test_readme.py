@@ -31,6 +31,15 @@ def test_quick_start_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert (tmp_path / "quickstart.db").exists()
 
 
+def test_a_callers_session_commits_or_rolls_back_the_library_rows_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    quick_start, session_example = python_blocks()[:2]
+    printed = run_block(quick_start + session_example)
+    assert printed.splitlines()[-1] == "1 1"  # one note, one VWAP signal: the rolled-back pair
+
+
 def test_quick_start_imports_only_the_package_top_level() -> None:
     imports = re.findall(r"^(?:from|import) (\S+)", python_blocks()[0], re.MULTILINE)
     assert {name for name in imports if name.startswith("signal_mgmt")} == {"signal_mgmt"}

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from entry_world import at, make_world
 from loop_support import no_wait
+from outbox_support import emit_ticks, event_ids_by_n
 from signal_mgmt import InMemoryPublisher, OutboxRelay, SignalService, TradeLoop
 from signal_mgmt.cli import app
 from signal_mgmt.entry.coordinator import EntryCoordinator
@@ -32,6 +33,7 @@ from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Base, OutboxRow, Trade
+from signal_mgmt.outbox import store
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.storage.roles import ROLES, TRIGGER_MAINTAINED, WRITES, roles_sql
 from signal_mgmt.tms.close import TradeCloser
@@ -190,7 +192,14 @@ def test_the_refusal_reaches_a_library_call_as_a_storage_error(
     assert caught.value.sqlstate == INSUFFICIENT_PRIVILEGE
 
 
-def test_a_write_the_role_holds_is_allowed(logins: dict[str, Engine]) -> None:
-    """Guard against a refusal check that cannot fail: the same kind of statement, granted."""
+def test_a_write_the_role_holds_is_allowed(logins: dict[str, Engine], clock: ManualClock) -> None:
+    """Guard against a refusal check that cannot fail: the same kind of statement, granted;
+    and the operator's outbox commands (docs: they run as the relay role)."""
     assert not refused(logins["relay"], "UPDATE outbox SET status = 'PUBLISHED' WHERE false")
     assert not refused(logins["tms"], "UPDATE trades SET status = 'CLOSED' WHERE false")
+    emit_ticks(logins["tms"], clock, [1])
+    assert OutboxRelay(logins["relay"], InMemoryPublisher(), clock=clock).run_once() == 1
+    assert store.retry_dead(logins["relay"], clock) == 0
+    assert (
+        store.replay(logins["relay"], clock, list(event_ids_by_n(logins["reader"]).values())) == 1
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from signal_mgmt import __version__
 from test_readme import QUICK_START_PRINTS, python_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def test_installed_wheel_migrates_and_runs_the_quick_start(tmp_path: Path) -> No
     where = run(python, "-c", "import signal_mgmt; print(signal_mgmt.__file__)", cwd=elsewhere,
                 env=env)  # fmt: skip
     assert Path(where.strip()).is_relative_to(venv)  # the wheel's copy, not the checkout
-    assert "signal-mgmt 0.1.0" in run(cli, "--version", cwd=elsewhere, env=env)
+    assert f"signal-mgmt {__version__}" in run(cli, "--version", cwd=elsewhere, env=env)
     assert "schema is up to date" in run(cli, "migrate", cwd=elsewhere, env=env)
     assert (elsewhere / "signal_mgmt.db").exists()
     assert run(cli, "migrate", "current", cwd=elsewhere, env=env).strip().startswith("0")
