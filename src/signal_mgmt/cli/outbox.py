@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -21,12 +22,15 @@ from signal_mgmt.cli.common import (
     parse_event_id,
     settings_for,
 )
+from signal_mgmt.errors import ConfigError
 from signal_mgmt.market.clock import SystemClock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox import store
+from signal_mgmt.outbox.publishers.broker_url import redact_url
 from signal_mgmt.outbox.publishers.spec import SPEC_HELP, publisher_from_spec
 from signal_mgmt.outbox.relay import DEFAULT_LEASE, OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
+from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
 
 T = TypeVar("T")
@@ -38,12 +42,21 @@ StatusFilter = typer.Option(
     ["PENDING", "DEAD"], "--status", help="PENDING, DEAD, PARKED or PUBLISHED; repeatable."
 )
 EventIds = typer.Option(..., "--event-id", help="Event id (UUID); repeat for several.")
+PublisherFile = typer.Option(
+    None, "--publisher-file", help="Read the publisher SPEC from this file (keep it mode 0600)."
+)
 
 
 def relay(
     *,
     database_url: str | None = DatabaseUrl,
-    publisher: str = typer.Option("log", "--publisher", help=SPEC_HELP),
+    publisher: str | None = typer.Option(
+        None,
+        "--publisher",
+        help=f"{SPEC_HELP}. Default: $SIGNAL_MGMT_PUBLISHER, else log. No password here "
+        "(any user of the machine can read a command line): use the variable or --publisher-file.",
+    ),
+    publisher_file: Path | None = PublisherFile,
     poll_interval: float | None = typer.Option(
         None, "--poll-interval", help="Seconds between polls when no wake-up arrives."
     ),
@@ -64,7 +77,8 @@ def relay(
             database_url, relay_poll_interval=poll_interval, relay_batch_size=batch_size
         )
         lease_length = parse_duration(lease)
-        sink = publisher_from_spec(publisher)
+        spec = _publisher_spec(publisher, publisher_file, settings)
+        sink = publisher_from_spec(spec)
         engine = open_engine(settings)
         outbox_relay = OutboxRelay.from_settings(
             engine, sink, settings, clock=SystemClock(), lease=lease_length
@@ -82,12 +96,38 @@ def relay(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    logging.getLogger(__name__).info("relay: running, publishing to %s", publisher)
+    logging.getLogger(__name__).info("relay: running, publishing to %s", redact_url(spec))
     try:
         with one_line_errors():  # e.g. the schema is missing: one line, exit 1
             thread.run()
     finally:
         engine.dispose()
+
+
+def _publisher_spec(given: str | None, path: Path | None, settings: Settings) -> str:
+    """The SPEC from --publisher-file, --publisher (no credentials) or $SIGNAL_MGMT_PUBLISHER."""
+    if given is not None and path is not None:
+        raise ConfigError("give --publisher or --publisher-file, not both")
+    if path is not None:
+        try:
+            spec = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(f"cannot read --publisher-file {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"--publisher-file {path} is not UTF-8 text") from None
+        if not spec:
+            raise ConfigError(f"--publisher-file {path} is empty")
+        return spec
+    if given is not None:
+        if redact_url(given) != given:
+            raise ConfigError(
+                f"--publisher {redact_url(given)} carries credentials, which every user of this "
+                "machine can read: put the SPEC in $SIGNAL_MGMT_PUBLISHER or --publisher-file"
+            )
+        return given
+    if settings.relay_publisher is not None:
+        return settings.relay_publisher.get_secret_value()
+    return "log"
 
 
 @outbox_app.command()
