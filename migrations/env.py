@@ -11,6 +11,7 @@ from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 
 from signal_mgmt.models import Base
 from signal_mgmt.settings import load_settings
@@ -31,8 +32,12 @@ def _options(dialect_name: str, schema: str | None) -> dict[str, Any]:
 
 
 def run_migrations_offline() -> None:
-    url = config.attributes["offline_url"]
-    schema = config.attributes.get("schema")
+    if "offline_url" in config.attributes:  # signal_mgmt.storage.migrations.upgrade_sql
+        url, schema = config.attributes["offline_url"], config.attributes.get("schema")
+    else:  # `alembic upgrade head --sql` with alembic.ini
+        settings = load_settings()
+        url = make_url(config.get_main_option("sqlalchemy.url") or settings.database_url)
+        schema = settings.database_schema
     context.configure(url=url, literal_binds=True, **_options(url.get_backend_name(), schema))
     with context.begin_transaction():
         if schema is not None:  # what make_engine(schema=...) does per connection, online
