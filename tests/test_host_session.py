@@ -42,13 +42,13 @@ def world(engine: Engine, clock: ManualClock) -> World:
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
-            table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in (
-                DESK_NOTES,
-                Signal.__table__,
-                SignalDelivery.__table__,
-                TradeIntent.__table__,
-                OutboxRow.__table__,
+            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in (
+                ("desk_notes", DESK_NOTES),
+                ("signals", Signal),
+                ("signal_deliveries", SignalDelivery),
+                ("trade_intents", TradeIntent),
+                ("outbox", OutboxRow),
             )
         }
 
