@@ -118,6 +118,14 @@ BAD_INPUT = [
     ("relay", "--publisher", "jsonl:"),
     ("relay", "--lease", "forever"),
     ("relay", "--poll-interval", "-1"),
+    ("outbox", "purge", "--older-than", "99999999999w"),
+    ("outbox", "inspect", "--older-than", "99999999999w"),
+    ("relay", "--lease", "99999999999w"),
+    ("outbox", "purge", "--older-than", "1d", "--batch-size", str(2**64)),
+    ("outbox", "inspect", "--limit", str(2**64)),
+    ("relay", "--batch-size", str(2**64)),
+    ("relay", "--metrics-port", "99999"),
+    ("relay", "--publisher", "jsonl:/no/such/dir/e.jsonl"),
 ]
 
 

@@ -49,9 +49,20 @@ def test_jsonl_appends_one_object_per_line(tmp_path: Path) -> None:
     assert lines[0]["event_id"] == str(message(1).event_id)
 
 
-def test_jsonl_unwritable_path_is_a_transient_publish_error(tmp_path: Path) -> None:
+def test_jsonl_target_in_a_missing_folder_is_refused_when_built(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        JsonlPublisher(tmp_path / "missing-dir" / "x.jsonl")
+    with pytest.raises(ConfigError, match="is a directory"):
+        JsonlPublisher(tmp_path)
+
+
+def test_jsonl_target_lost_after_start_is_a_transient_publish_error(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    publisher = JsonlPublisher(folder / "x.jsonl")
+    folder.rmdir()
     with pytest.raises(PublishError) as caught:
-        JsonlPublisher(tmp_path / "missing-dir" / "x.jsonl").publish([message(1)])
+        publisher.publish([message(1)])
     assert caught.value.transient
 
 

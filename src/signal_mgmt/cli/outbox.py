@@ -15,14 +15,13 @@ from sqlalchemy import Engine
 
 from signal_mgmt.cli.common import (
     DATABASE_URL_HELP,
-    fail,
     one_line_errors,
     open_engine,
     parse_duration,
     parse_event_id,
     settings_for,
 )
-from signal_mgmt.errors import ConfigError
+from signal_mgmt.errors import ConfigError, InvalidInputError
 from signal_mgmt.market.clock import SystemClock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox import store
@@ -32,6 +31,7 @@ from signal_mgmt.outbox.relay import DEFAULT_LEASE, OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
 from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
+from signal_mgmt.validation import require_count
 
 T = TypeVar("T")
 
@@ -73,6 +73,8 @@ def relay(
     """Run the relay in the foreground until SIGINT or SIGTERM, then stop cleanly."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with one_line_errors():
+        if metrics_port is not None:
+            _require_port(metrics_port, "--metrics-port")
         settings = settings_for(
             database_url, relay_poll_interval=poll_interval, relay_batch_size=batch_size
         )
@@ -85,9 +87,7 @@ def relay(
         )
         thread = RelayThread(outbox_relay, poll_interval=settings.relay_poll_interval)
         if metrics_port is not None:
-            from signal_mgmt.outbox.prometheus import serve_metrics
-
-            serve_metrics(thread, metrics_port)
+            _serve_metrics(thread, metrics_port)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger(__name__).info("relay: %s, stopping", signal.Signals(signum).name)
@@ -173,8 +173,7 @@ def purge(
     """Delete PUBLISHED events published before now - DURATION, in bounded batches."""
     with one_line_errors():
         age = parse_duration(older_than)
-        if batch_size < 1:
-            fail("--batch-size must be >= 1")
+        require_count(batch_size, "--batch-size")
         deleted = _with_engine(
             database_url,
             lambda engine: store.purge_published(engine, SystemClock(), age, batch_size=batch_size),
@@ -196,6 +195,7 @@ def inspect(
     """List pending / dead / parked events, oldest first."""
     with one_line_errors():
         age = None if older_than is None else parse_duration(older_than)
+        require_count(limit, "--limit")
         wanted = [s.upper() for s in state]
         entries = _with_engine(
             database_url,
@@ -259,6 +259,26 @@ def _set_aside(
         finally:
             engine.dispose()
     typer.echo(f"{len(chosen)} event(s) now {target.value}")
+
+
+def _require_port(port: int, option: str) -> int:
+    if not 1 <= port <= 65535:
+        raise InvalidInputError(f"{option} must be a TCP port in 1..65535", field=option)
+    return port
+
+
+def _serve_metrics(thread: RelayThread, port: int) -> None:
+    """Start the metrics endpoint; a missing extra or a busy port is one ``ConfigError``."""
+    try:
+        from signal_mgmt.outbox.prometheus import serve_metrics
+
+        serve_metrics(thread, port)
+    except ImportError as error:
+        raise ConfigError(
+            f"metrics need the 'metrics' extra ({error}): pip install 'signal-mgmt[metrics]'"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"cannot serve metrics on port {port}: {error.strerror}") from None
 
 
 def _with_engine(database_url: str | None, work: Callable[[Engine], T]) -> T:

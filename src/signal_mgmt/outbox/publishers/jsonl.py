@@ -8,8 +8,25 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from signal_mgmt.errors import PublishError
+from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.events import OutboxMessage
+
+
+def appendable_file(path: str | Path) -> Path:
+    """``path`` as a file this process can create or append to, else a ``ConfigError``.
+
+    Checked when the publisher is built, so a bad target stops a relay (or the demo)
+    before it starts instead of dead-lettering real events at the first publish.
+    """
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise ConfigError(f"JSONL target {target} is a directory")
+    if not folder.is_dir():
+        raise ConfigError(f"JSONL target folder {folder} does not exist")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise ConfigError(f"JSONL target {target} is not writable")
+    return target
 
 
 class JsonlPublisher:
@@ -20,7 +37,7 @@ class JsonlPublisher:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = appendable_file(path)
         self._lock = threading.Lock()
         self._fd: int | None = None
 
