@@ -4,6 +4,9 @@ the safe way, and prices leave in one plain form (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from entry_support import AT
@@ -40,6 +43,7 @@ from signal_mgmt.models import (
     UserBroker,
 )
 from signal_mgmt.qualification.levels import Levels
+from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.close import TradeCloser
 
 COOLDOWN = timedelta(minutes=1)
@@ -168,6 +172,86 @@ def test_the_budget_follows_a_partial_exit_and_the_rest(desk: Desk) -> None:
     assert desk.market.net_position("INFY") == -10
     with desk.engine.connect() as conn:
         assert conn.execute(select(ExitBudget.committed_quantity)).scalar_one() == 10
+
+
+def filled_exit_row(engine: Engine, trade: int, episode: int, quantity: int) -> dict[str, Any]:
+    """An exit signal, and the columns of a FILLED exit intent of ``quantity`` hung on it."""
+    with engine.begin() as conn:
+        signal = conn.execute(
+            insert(ExitSignal).returning(ExitSignal.id),
+            {
+                "trade_id": trade,
+                "exit_reason": ExitReason.MANUAL,
+                "episode_id": episode,
+                "status": "PUBLISHED",
+                "price": Decimal("100"),
+                "detected_at": AT,
+                "created_at": AT,
+            },
+        ).scalar_one()
+        user_broker = conn.execute(select(Trade.user_broker_id)).scalar_one()
+    return {
+        "exit_signal_id": signal,
+        "trade_id": trade,
+        "user_broker_id": user_broker,
+        "exit_reason": ExitReason.MANUAL,
+        "episode_id": episode,
+        "status": ExitIntentStatus.FILLED,
+        "reason_codes": [],
+        "side": "SELL",
+        "quantity": quantity,
+        "order_type": "MARKET",
+        "slices": [quantity],
+        "filled_quantity": quantity,
+        "created_at": AT,
+        "updated_at": AT,
+    }
+
+
+def wait_until_blocked(engine: Engine, application_name: str) -> None:
+    """Until that session waits on a lock; bounded, a guard against a hung test."""
+    deadline = time.monotonic() + 30
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = :name AND wait_event_type = 'Lock'"
+    )
+    with engine.connect() as conn:
+        while conn.execute(query, {"name": application_name}).scalar_one() == 0:
+            assert time.monotonic() < deadline, "the second writer never blocked"
+            conn.rollback()
+            time.sleep(0.005)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(("each", "refused"), [(6, True), (4, False)])
+def test_two_concurrent_first_exits_share_one_budget(
+    engine: Engine, database_url: str, each: int, refused: bool
+) -> None:
+    """Two writers, each exiting ``each`` of 10, the second while the first is uncommitted."""
+    trade = seed(engine)
+    first_row, second_row = (filled_exit_row(engine, trade, n, each) for n in (1, 2))
+    name = f"second-{uuid.uuid4().hex[:8]}"
+    second_engine = make_engine(database_url, connect_args={"application_name": name})
+    errors: list[Exception] = []
+
+    def second_writer() -> None:
+        try:
+            with second_engine.begin() as conn:
+                conn.execute(insert(ExitIntent).values(second_row))
+        except IntegrityError as error:
+            errors.append(error)
+
+    with engine.connect() as first:
+        first.execute(insert(ExitIntent).values(first_row))  # 6 of 10, not yet committed
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        wait_until_blocked(engine, name)  # on the budget row the first writer holds
+        first.commit()
+        writer.join()
+    second_engine.dispose()
+    # 6 + 6 > 10: refused once the first commits; 4 + 4 fits: both stand (no key clash).
+    assert len(errors) == int(refused)
+    assert [i.quantity for i in intents(engine)] == ([each] if refused else [each, each])
 
 
 # ---------------------------------------------------------------- case 2: target vs stop

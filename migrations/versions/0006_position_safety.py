@@ -38,13 +38,20 @@ def commitment(row: str) -> str:
     )
 
 
-def _open_budget(row: str) -> str:
-    """SQL: the trade's budget row, created from ``trades.quantity`` on its first exit."""
-    return (
+def _open_budget(row: str, *, postgres: bool) -> str:
+    """SQL: the trade's budget row, created from ``trades.quantity`` on its first exit.
+
+    PostgreSQL: ON CONFLICT, so two first exits of one trade in concurrent
+    transactions meet on the row (the second waits, then finds it) instead of
+    failing on the primary key. SQLite has one writer: NOT EXISTS is enough.
+    """
+    insert = (
         "INSERT INTO exit_budgets (trade_id, entry_quantity, committed_quantity)"
         f" SELECT id, quantity, 0 FROM trades WHERE id = {row}.trade_id"
-        f" AND NOT EXISTS (SELECT 1 FROM exit_budgets WHERE trade_id = {row}.trade_id);"
     )
+    if postgres:
+        return f"{insert} ON CONFLICT (trade_id) DO NOTHING;"
+    return f"{insert} AND NOT EXISTS (SELECT 1 FROM exit_budgets WHERE trade_id = {row}.trade_id);"
 
 
 def _move(row: str, sign: str) -> str:
@@ -58,9 +65,9 @@ _WATCHED = "status, quantity, filled_quantity, trade_id"
 
 SQLITE_TRIGGERS = (
     f"""CREATE TRIGGER trg_exit_budget_insert AFTER INSERT ON exit_intents
-BEGIN {_open_budget("NEW")} {_move("NEW", "+")} END""",
+BEGIN {_open_budget("NEW", postgres=False)} {_move("NEW", "+")} END""",
     f"""CREATE TRIGGER trg_exit_budget_update AFTER UPDATE OF {_WATCHED} ON exit_intents
-BEGIN {_move("OLD", "-")} {_open_budget("NEW")} {_move("NEW", "+")} END""",
+BEGIN {_move("OLD", "-")} {_open_budget("NEW", postgres=False)} {_move("NEW", "+")} END""",
     """CREATE TRIGGER trg_exit_budget_entry AFTER UPDATE OF quantity ON trades
 BEGIN UPDATE exit_budgets SET entry_quantity = NEW.quantity WHERE trade_id = NEW.id; END""",
 )
@@ -71,7 +78,7 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         {_move("OLD", "-")}
     END IF;
-    {_open_budget("NEW")}
+    {_open_budget("NEW", postgres=True)}
     {_move("NEW", "+")}
     RETURN NULL;
 END $$""",
