@@ -45,6 +45,7 @@ from signal_mgmt.models import (
 from signal_mgmt.qualification.levels import Levels
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.close import TradeCloser
+from signal_mgmt.tms.loop import TradeLoop
 
 COOLDOWN = timedelta(minutes=1)
 TICK = Decimal("0.05")
@@ -325,6 +326,29 @@ def test_a_target_not_yet_sent_is_withdrawn_before_it_reaches_the_broker(desk: D
     assert by_id[target].status is ExitIntentStatus.FAILED
     assert [r.order_type for r in desk.broker.sent] == ["MARKET"]  # the target never left
     assert desk.market.net_position("INFY") == -10
+
+
+def test_the_trade_loop_sends_the_pre_empting_stop_in_the_same_pass(
+    engine: Engine, clock: ManualClock
+) -> None:
+    trade = seed(engine)
+    market = SimulatedBroker({"INFY": Decimal("100")})
+    settings = ExitSettings(cooldown=COOLDOWN)
+    loop = TradeLoop.build(engine, market, clock, settings=settings, sleep=lambda _: None)
+    loop.replay()
+    [target] = loop.on_tick("INFY", Decimal("110"), clock.now())  # the market is back at 100
+    assert target.outcome is ExitOutcome.APPROVED
+    loop.run_once()  # the target rests as a SELL LIMIT 110
+    clock.advance(timedelta(seconds=5))
+    market.set_price("INFY", Decimal("94.9"))
+    [stop] = loop.on_tick("INFY", Decimal("94.9"), clock.now())
+    assert stop.outcome is ExitOutcome.PREEMPTING
+    first = loop.run_once()  # cancel, decide the stop, send it
+    assert [r.status for r in first.reconciled] == [ExitIntentStatus.FAILED]
+    assert [d.status for d in first.dispatched] == [ExitIntentStatus.PLACED]
+    second = loop.run_once()
+    assert second.closed == (trade,)
+    assert market.net_position("INFY") == -10
 
 
 # ---------------------------------------------------------------- case 3: stale input, one clock

@@ -164,6 +164,10 @@ class TradeLoop:
         watched = self.monitor.catch_up()
         dispatched = tuple(self.dispatcher.dispatch_pending())
         reconciled = tuple(self.reconciler.reconcile_placed())
+        # A protective exit that waited for the TARGET it pre-empted is decided once the
+        # reconcile above has settled the cancel, and sent at once.
+        if self.exits.replay().signals_finished:
+            dispatched += tuple(self.dispatcher.dispatch_pending())
         return PassReport(
             time_exits=time_exits,
             entries=entries,
