@@ -44,12 +44,14 @@ class Doorbell:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._closed = False
+        self._closing = threading.Lock()  # a ring never writes to a closed (reused) fd
 
     def ring(self) -> None:
-        if self._closed:
-            return
-        with contextlib.suppress(BlockingIOError):  # pipe full: a ring is already waiting
-            os.write(self._write, b"\0")
+        with self._closing:
+            if self._closed:
+                return
+            with contextlib.suppress(BlockingIOError):  # pipe full: a ring is already waiting
+                os.write(self._write, b"\0")
 
     def wait(self, timeout: float, *, also: int | None = None) -> bool:
         """Wait up to ``timeout`` s for a ring (or ``also`` readable); True if woken."""
@@ -64,10 +66,11 @@ class Doorbell:
                 pass
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            os.close(self._read)
-            os.close(self._write)
+        with self._closing:
+            if not self._closed:
+                self._closed = True
+                os.close(self._read)
+                os.close(self._write)
 
 
 def database_key(bind: Engine | Connection) -> str:
