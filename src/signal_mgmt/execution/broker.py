@@ -82,6 +82,10 @@ class BrokerGateway(Protocol):
     ``place`` must not raise for a refusal or a timeout: it returns the outcome.
     ``order_status`` and ``cancel`` return None for a client order id the broker
     never received, and raise ``BrokerUnavailableError`` when they cannot ask.
+    ``cancel`` returns the order as it stands once the cancel is handled: CANCELLED
+    with whatever had filled, or FILLED when a fill won the race (a final order is
+    returned unchanged). The library reads the fills from that answer, never
+    assumes a cancel succeeded.
     """
 
     def place(self, request: OrderRequest) -> PlaceResult: ...
