@@ -84,8 +84,8 @@ class BrokerGateway(Protocol):
     never received, and raise ``BrokerUnavailableError`` when they cannot ask.
     ``cancel`` returns the order as it stands once the cancel is handled: CANCELLED
     with whatever had filled, or FILLED when a fill won the race (a final order is
-    returned unchanged). The library reads the fills from that answer, never
-    assumes a cancel succeeded.
+    returned unchanged). After a cancel the library asks for the order's status and
+    settles on the fills reported there; it never assumes a cancel succeeded.
     """
 
     def place(self, request: OrderRequest) -> PlaceResult: ...
