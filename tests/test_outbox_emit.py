@@ -1,4 +1,4 @@
-"""emit: dedup by event_id, rollback, bad input, fan-out beyond one statement, the watermark."""
+"""emit: dedup by event_id, rollback, bad input, fan-out beyond one statement."""
 
 from __future__ import annotations
 
@@ -30,15 +30,6 @@ def test_the_same_event_twice_in_one_call_is_one_row(engine: Engine, clock: Manu
     assert ids[0] == ids[2]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(OutboxRow)).scalar_one() == 2
-
-
-@pytest.mark.postgres_only
-def test_each_row_records_its_writing_transaction(engine: Engine, clock: ManualClock) -> None:
-    with transaction(engine) as conn:
-        emit(conn, [tick(1), tick(2)], clock)
-        current = conn.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar()
-    with engine.connect() as conn:
-        assert set(conn.execute(select(OutboxRow.xact_id)).scalars()) == {current}
 
 
 def test_re_emitting_a_fact_makes_no_second_event(engine: Engine, clock: ManualClock) -> None:

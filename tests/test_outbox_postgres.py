@@ -1,14 +1,17 @@
-"""PostgreSQL-only relay guarantees: the commit-order watermark and concurrent claims."""
+"""PostgreSQL-only relay guarantees: writers of a key queue, relays leave keys in flight alone."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 
 from conftest import PostgresDatabases
 from outbox_support import assert_key_order, emit_ticks, statuses, tick
 from signal_mgmt.market.clock import ManualClock
-from signal_mgmt.models import OutboxRow
+from signal_mgmt.outbox import store
+from signal_mgmt.outbox.claim import KEY_LOCK_SPACE
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
@@ -26,71 +29,72 @@ def drain(relay: OutboxRelay) -> None:
         pass
 
 
-def test_a_lower_id_committed_late_is_not_overtaken(engine: Engine, clock: ManualClock) -> None:
+def test_an_open_writer_holds_back_only_its_own_keys(engine: Engine, clock: ManualClock) -> None:
     publisher = InMemoryPublisher()
     relay = OutboxRelay(engine, publisher, clock=clock)
-    with engine.connect() as early, engine.connect() as late:
+    with engine.connect() as early:
         early_tx = early.begin()
         emit(early, tick(1, "a"), clock)  # id 1, its transaction stays open
-        with late.begin():
-            emit(late, [tick(2, "a"), tick(3, "b")], clock)  # ids 2, 3 commit first
-        ids = dict(late.execute(select(OutboxRow.id, OutboxRow.xact_id)).tuples().all())
-        assert sorted(ids) == [2, 3]  # id 1 is invisible: a commit-order gap
+        emit_ticks(engine, clock, [2], key="b")
         drain(relay)
-        assert publisher.messages == []  # 2 would overtake 1; 3 waits for the watermark too
+        assert numbers(publisher) == [2]  # no watermark: another key flows at once
         early_tx.commit()
     drain(relay)
-    assert numbers(publisher) == [1, 2, 3]
+    assert numbers(publisher) == [2, 1]
 
 
-def test_a_rolled_back_gap_does_not_block(engine: Engine, clock: ManualClock) -> None:
+def test_a_writer_of_a_key_waits_for_the_open_one_and_a_rollback_frees_it(
+    engine: Engine, clock: ManualClock
+) -> None:
     publisher = InMemoryPublisher()
     relay = OutboxRelay(engine, publisher, clock=clock)
     with engine.connect() as early:
         early_tx = early.begin()
         emit(early, tick(1, "a"), clock)
-        emit_ticks(engine, clock, [2], key="a")
+        early_pid = early.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        second = threading.Thread(target=emit_ticks, args=(engine, clock, [2]), kwargs={"key": "a"})
+        second.start()
+        while not waiting_for(engine, early_pid):
+            second.join(0.01)  # the second writer of key a queues behind the open one
         drain(relay)
         assert publisher.messages == []
         early_tx.rollback()
+        second.join()
     drain(relay)
     assert numbers(publisher) == [2]
 
 
-def test_a_key_locked_by_a_concurrent_claim_is_left_to_it(
+def waiting_for(engine: Engine, holder_pid: int) -> bool:
+    """Some session waits for a lock that ``holder_pid`` holds."""
+    with engine.connect() as conn:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+        )
+        return bool(conn.execute(query, {"pid": holder_pid}).scalar_one())
+
+
+def test_a_key_another_relay_has_in_flight_is_left_to_it(
     engine: Engine, clock: ManualClock
 ) -> None:
     emit_ticks(engine, clock, [1, 2, 3], key="a")
     emit_ticks(engine, clock, [4], key="b")
     publisher = InMemoryPublisher()
     relay = OutboxRelay(engine, publisher, clock=clock)
-    with engine.connect() as other_relay, other_relay.begin():
-        # Another relay's claim transaction has just locked the head of key a.
-        other_relay.execute(text("SELECT id FROM outbox WHERE id = 1 FOR UPDATE"))
-        relay.run_once()  # SKIP LOCKED hands it 2 and 3 of key a: they must be dropped
+    with engine.connect() as other_relay:
+        # Another relay holds key a in flight: its key lock, as claim.CLAIM takes it.
+        lock = text("SELECT pg_advisory_lock(:space, hashtext('a'))")
+        other_relay.execute(lock, {"space": KEY_LOCK_SPACE})
+        drain(relay)
         assert numbers(publisher) == [4]
+        assert store.outbox_counts(engine, clock).in_flight == 3
+        other_relay.execute(text("SELECT pg_advisory_unlock_all()"))
     drain(relay)
     assert numbers(publisher) == [4, 1, 2, 3]
     assert_key_order(publisher.messages)
     assert set(statuses(engine).values()) == {"PUBLISHED"}
 
 
-def test_a_row_locked_between_two_of_ours_stops_the_key_there(
-    engine: Engine, clock: ManualClock
-) -> None:
-    emit_ticks(engine, clock, [1, 2, 3], key="a")
-    publisher = InMemoryPublisher()
-    relay = OutboxRelay(engine, publisher, clock=clock)
-    with engine.connect() as other_relay, other_relay.begin():
-        # Another claim holds row 2: SKIP LOCKED hands us 1 and 3; 3 must not go.
-        other_relay.execute(text("SELECT id FROM outbox WHERE id = 2 FOR UPDATE"))
-        relay.run_once()
-        assert numbers(publisher) == [1]
-    drain(relay)
-    assert numbers(publisher) == [1, 2, 3]
-
-
-def test_a_write_transaction_in_another_database_does_not_hold_the_relay(
+def test_an_open_write_transaction_does_not_hold_the_relay(
     engine: Engine, clock: ManualClock, pg_databases: PostgresDatabases
 ) -> None:
     name = pg_databases.create(template=None)
@@ -107,9 +111,7 @@ def test_a_write_transaction_in_another_database_does_not_hold_the_relay(
                 ours.execute(text("SELECT pg_current_xact_id()"))  # one in OUR database
                 emit_ticks(engine, clock, [2])
                 drain(relay)
-                assert numbers(publisher) == [1]  # held back: it may still write the outbox
-            drain(relay)
-            assert numbers(publisher) == [1, 2]
+                assert numbers(publisher) == [1, 2]  # nor one in ours (no watermark)
     finally:
         other.dispose()
         pg_databases.drop(name)

@@ -159,12 +159,11 @@ class OutboxStatus(StrEnum):
 class OutboxRow(Base):
     """One event waiting to be, or already, published.
 
-    ``xact_id`` is the PostgreSQL transaction that wrote the row (64-bit
-    ``pg_current_xact_id()``); the relay uses it as a snapshot watermark so that
-    a row whose transaction commits late is never overtaken (see relay.py).
-    A claimed row carries the relay's ``claim_token`` and ``available_at`` is
-    pushed to the end of its lease: if the relay dies, the row becomes claimable
-    again when the lease runs out.
+    On PostgreSQL a relay's claim writes nothing to the row: what a relay has in
+    flight is held by a session-level advisory lock on the key (outbox/claim.py),
+    which the server releases when the relay's connection dies. On SQLite a
+    claimed row carries the relay's ``claim_token`` and ``available_at`` is
+    pushed to the end of its lease.
     """
 
     __tablename__ = "outbox"
@@ -185,7 +184,6 @@ class OutboxRow(Base):
         String(16), default=OutboxStatus.PENDING, server_default=OutboxStatus.PENDING.value
     )
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    xact_id: Mapped[int | None] = mapped_column(BigInteger)
     claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid())
 
     __table_args__ = (
@@ -213,11 +211,6 @@ class OutboxRow(Base):
         partial_index(
             "ix_outbox_pending_available",
             "available_at",
-            where="status = 'PENDING'",
-        ),
-        partial_index(
-            "ix_outbox_pending_xact",
-            "xact_id",
             where="status = 'PENDING'",
         ),
     )

@@ -1,279 +1,265 @@
-"""The relay's claim: which pending events one relay may publish now, and the lease it takes.
+"""The relay's claim: which pending events one relay may publish now, and how it holds them.
 
-A claim is one short transaction: pick a batch, take a lease on it (a token
-plus ``available_at`` pushed to the end of the lease), commit. The relay then
-publishes OUTSIDE any transaction and marks the rows by token. Nothing is held
-open while a broker is slow, and a relay that dies or hangs only delays its
-batch until the lease runs out; then any relay claims it again.
+Order needs two things. Writers: ``emit`` takes a key lock per partition key
+(``emit.lock_keys``), so the ids of one key are in the commit order of their
+writers and a committed row never has an uncommitted earlier row of its key.
+Relays: a relay publishes a key's events as a prefix from the key's first open
+row, in id order, and no two relays have events of one key in flight at once.
+
+PostgreSQL: a claim is ONE statement and writes nothing to the rows. The keys
+a relay has in flight are session-level advisory locks (``KEY_LOCK_SPACE``,
+one per key hash) held by the claim's connection from the claim until the
+batch is marked; the server drops them the moment that connection dies (a
+relay killed with SIGKILL), and the next claim of any relay takes those keys
+over. No lease column is updated per claim, so the only write per event is the
+final mark.
+
+SQLite (one process, one writer at a time): a claim leases its rows
+(``claim_token`` plus ``available_at`` pushed to the end of the lease) in its
+transaction; a relay that dies leaves its keys to the lease's end.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     BigInteger,
     ColumnElement,
     Connection,
     Engine,
-    FromClause,
     and_,
     any_,
     bindparam,
     exists,
-    func,
+    or_,
     select,
     text,
-    true,
     union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select, Update
 from sqlalchemy.sql.elements import BindParameter
 
+from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.table import among, outbox, to_message
+from signal_mgmt.storage.db import transaction
 
-_earlier = outbox.alias("earlier")
+log = logging.getLogger(__name__)
 
 PENDING = OutboxStatus.PENDING.value
 DEAD = OutboxStatus.DEAD.value
-BLOCKING = (PENDING, DEAD)
-"""Statuses that hold back the later events of their key (PARKED does not)."""
+PARKED = OutboxStatus.PARKED.value
 
-# The watermark: the oldest transaction of THIS database still running (or
-# prepared), as a 64-bit xact id, or the next xact id if none runs. The claim
-# transaction reads it before the statement that reads the rows takes its
-# snapshot, so every transaction below the watermark had finished before the
-# rows were read (and, read once per transaction, the activity view is fresh).
-# pg_stat_activity shows only 32-bit xids: each is widened against the next
-# 64-bit xid (running xids are always within 2^31 of it); an xid assigned
-# after that instant (its distance comes out "negative") is skipped, as it is
-# above the watermark anyway.
-# Why not pg_snapshot_xmin(pg_current_snapshot())? It is the same bound, but
-# cluster-wide: a write transaction in ANOTHER database of the server would
-# hold our relay back too.
-# The same statement pins this transaction to custom plans: psycopg prepares the
-# claim after a few runs, and a generic plan of it (planned without knowing
-# ``now`` or the watermark) drained ~25x slower when forced. set_config(...,
-# true) is transaction-local and costs no extra round trip.
-WATERMARK = text(
-    """
-    WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xid),
-    running AS (
-        SELECT backend_xid::text::bigint AS xid32 FROM pg_stat_activity
-        WHERE datname = current_database() AND backend_xid IS NOT NULL
+KEY_LOCK_SPACE = 0x4F55544B
+"""First int4 of the relays' in-flight key locks ("OUTK"); the second is ``hashtext(key)``.
+The two-int4 advisory key space never meets the writers' int8 key locks (``emit``)."""
+
+# Why each part:
+# * held_back: the rows that hold their key back, DEAD or delayed (``available_at``
+#   in the future: a delayed event, or a batch released after a failed publish);
+#   two partial-index scans over a few rows, whatever the backlog. The check runs
+#   BEFORE the LIMIT, so a blocked key's rows never fill a batch.
+# * in_flight: the keys another relay has in flight right now (the lock manager,
+#   not the table: no row is written to claim).
+# * picked: pending rows in id order (a plain scan of ix_outbox_pending) of keys
+#   neither held back nor in flight. Each key's rows are then a prefix from its
+#   first open row: an earlier open row of the key is either picked too (lower
+#   id) or holds the key back.
+# * won: the keys we lock (try, never wait); a key another relay locked between
+#   our read of pg_locks and now is dropped whole. Locking after the snapshot can
+#   only cost a re-delivery: if another relay published and released the key in
+#   between, our rows of it were read before its mark, and we publish them again
+#   in the same order (first deliveries stay in id order).
+# ``:now`` is the relay's clock (tests use a manual one).
+CLAIM = text(
+    f"""
+    WITH held_back AS MATERIALIZED (
+        SELECT partition_key, id FROM outbox WHERE status = 'DEAD'
         UNION ALL
-        SELECT transaction::text::bigint FROM pg_prepared_xacts
-        WHERE database = current_database()
+        SELECT partition_key, id FROM outbox WHERE status = 'PENDING' AND available_at > :now
     ),
-    widened AS (
-        SELECT next.xid - ((next.xid % 4294967296) - running.xid32 + 4294967296) % 4294967296
-               AS xid, next.xid AS next_xid
-        FROM next, running
+    in_flight AS MATERIALIZED (
+        SELECT objid FROM pg_locks
+        WHERE locktype = 'advisory' AND classid = {KEY_LOCK_SPACE} AND objsubid = 2
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ),
+    picked AS MATERIALIZED (
+        SELECT o.*, hashtext(o.partition_key) AS key_lock FROM outbox AS o
+        WHERE o.status = 'PENDING' AND o.available_at <= :now
+          AND NOT EXISTS (
+              SELECT FROM held_back AS h WHERE h.partition_key = o.partition_key AND h.id < o.id
+          )
+          AND hashtext(o.partition_key)::oid NOT IN (SELECT objid FROM in_flight)
+        ORDER BY o.id
+        LIMIT :batch_size
+    ),
+    won AS MATERIALIZED (
+        SELECT key_lock FROM (SELECT DISTINCT key_lock FROM picked) AS wanted
+        WHERE pg_try_advisory_lock({KEY_LOCK_SPACE}, key_lock)
     )
-    SELECT least(
-        (SELECT xid FROM next),
-        (SELECT min(xid) FROM widened WHERE next_xid - xid <= 2147483648)
-    ), set_config('plan_cache_mode', 'force_custom_plan', true)
+    SELECT * FROM picked WHERE key_lock IN (SELECT key_lock FROM won) ORDER BY id
     """
 )
 
+UNLOCK = text(
+    f"SELECT count(*) FILTER (WHERE pg_advisory_unlock({KEY_LOCK_SPACE}, key_lock))"
+    " FROM unnest(CAST(:key_locks AS integer[])) AS key_lock"
+)
 
-def watermark(connection: Connection) -> int | None:
-    """PostgreSQL: rows with a lower ``xact_id`` are settled (see ``candidates``)."""
-    if connection.dialect.name != "postgresql":
-        return None
-    return int(connection.execute(WATERMARK).scalar_one())
-
-
-# The statements are built once, with these parameters, and reused: building and
-# hashing them per claim cost more than running them.
-NOW: BindParameter[Any] = bindparam("now")
-BATCH_SIZE: BindParameter[Any] = bindparam("batch_size")
-SETTLED_BELOW: BindParameter[Any] = bindparam("watermark")
-TOKEN: BindParameter[Any] = bindparam("token")
-LEASED_UNTIL: BindParameter[Any] = bindparam("until")
+IN_FLIGHT_KEYS = text(
+    f"""
+    SELECT objid FROM pg_locks
+    WHERE locktype = 'advisory' AND classid = {KEY_LOCK_SPACE} AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    """
+)
+"""PostgreSQL: the lock ids (``hashtext(partition_key)::oid``) of the keys relays have in flight."""
 
 
-def _settled(table: FromClause, watermarked: bool) -> ColumnElement[bool]:
-    if not watermarked:  # SQLite: one writer at a time, ids commit in order
-        return true()
-    return table.c.xact_id < SETTLED_BELOW
+@dataclass
+class Claim:
+    """A claimed batch: ``messages`` in id order, held until the ``claimed`` block ends."""
+
+    messages: list[OutboxMessage]
+    token: uuid.UUID
+    _session: Connection | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        """Let other relays take the batch's keys now, from any thread (e.g. ``stop()``
+        while a publish hangs): the key locks' connection is dropped, the server
+        releases them. The rows stay PENDING; whatever this relay still marks is
+        guarded like any mark."""
+        if self._session is not None and not self._session.invalidated:
+            self._session.invalidate()
+
+
+@contextmanager
+def claimed(
+    engine: Engine,
+    *,
+    clock: Clock,
+    batch_size: int,
+    lease: timedelta,
+    token: uuid.UUID,
+) -> Iterator[Claim]:
+    """Claim a batch for ``token`` and hold it for the block (publish and mark inside).
+
+    PostgreSQL: one statement in autocommit; the keys stay locked on this
+    connection until the block ends. SQLite: a leased batch (``lease`` from the
+    clock read AFTER the rows were picked), in its own short transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        yield _claim_with_lease(engine, clock, batch_size, lease, token)
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as session:
+        rows = _run_unprepared(session, {"now": clock.now(), "batch_size": batch_size})
+        claim = Claim([to_message(row) for row in rows], token, session)
+        try:
+            yield claim
+        finally:
+            _unlock(claim, sorted({row.key_lock for row in rows}))
+
+
+def _run_unprepared(session: Connection, params: dict[str, Any]) -> Sequence[Any]:
+    """Run ``CLAIM`` without a server-side prepared plan: psycopg prepares a statement
+    after a few runs, and a generic plan, made without ``:now`` and ``:batch_size``,
+    may scan the whole table where a custom one reads a few index entries."""
+    driver = session.connection.driver_connection
+    threshold = getattr(driver, "prepare_threshold", None)
+    driver.prepare_threshold = None  # type: ignore[union-attr]
+    try:
+        return session.execute(CLAIM, params).all()
+    finally:
+        driver.prepare_threshold = threshold  # type: ignore[union-attr]
+
+
+def _unlock(claim: Claim, key_locks: list[int]) -> None:
+    session = claim._session
+    if not key_locks or session is None or session.invalidated:
+        return  # an invalidated connection's locks died with its server session
+    try:
+        session.execute(UNLOCK, {"key_locks": key_locks})
+    except DBAPIError:
+        # The connection is gone, and its locks with it; the batch's outcome is
+        # already marked (or the exception in flight says why not).
+        log.warning("outbox: key locks released with a lost connection", exc_info=True)
+        session.invalidate()
+
+
+def _claim_with_lease(
+    engine: Engine, clock: Clock, batch_size: int, lease: timedelta, token: uuid.UUID
+) -> Claim:
+    with transaction(engine) as conn:
+        params = {"now": clock.now(), "batch_size": batch_size}
+        picked = [to_message(row) for row in conn.execute(leasable(), params)]
+        if picked:
+            conn.execute(
+                update(outbox)
+                .where(among(outbox.c.id, [row.id for row in picked], conn))
+                .values(claim_token=token, available_at=clock.now() + lease)
+            )
+    return Claim(picked, token)
 
 
 @functools.cache
-def candidates(watermarked: bool) -> Select[Any]:
-    """The claim query. Why it is correct:
+def leasable() -> Select[Any]:
+    """SQLite's claim query: pending rows whose key nothing earlier holds back.
 
-    * Order: events are delivered per ``partition_key`` in ``id`` order. A row
-      is a candidate only if no EARLIER row of its key is held back, that is
-      DEAD, leased by a relay (``available_at`` in the future), waiting for a
-      retry, or not yet settled (below). So a key whose head is in flight on
-      another relay, dead or delayed is skipped whole, and ``ORDER BY id``
-      makes the batch hold each key's events as a prefix, oldest first.
-    * Several relays (PostgreSQL): ``FOR UPDATE SKIP LOCKED`` lets two claims
-      run at once without waiting on each other; each locks the rows it
-      picked. SKIP LOCKED can however hand relay B a key's row 5 while relay
-      A's concurrent claim holds row 3 (or row 3 and 5 to B, 4 to A):
-      :func:`leased_batch` keeps a picked row only if the key's open rows up
-      to it are all ours (a count against the row's rank among our rows of
-      the key). A's row 3 is PENDING to B's eyes (leased or not yet), so B
-      lets key K go this time. At most one relay ever has a key in flight.
-    * Commit-order gaps: ids come from a sequence at INSERT time, so row 3 may
-      commit after row 5. Row 3 is then invisible to us and cannot block row
-      5 by the rule above. The snapshot watermark closes that hole: a row is
-      claimable only once ``xact_id`` (its writer, ``pg_current_xact_id()``
-      at emit) is below :data:`WATERMARK`, the oldest transaction of this
-      database still running when the claim began; every transaction with a
-      lower xact id has then committed or rolled back, and our snapshot,
-      taken after, sees all its rows. While row 3's writer is open, row 5 of
-      a later writer waits, and so does the rest of its key (an unsettled
-      earlier row holds its key back too). A lower id committed late is thus
-      never overtaken, and never lost, as the relay scans by status, not with
-      a moving id cursor.
-      Cost: one long-running write transaction in this database (any table)
-      holds back every event written after it began, until it ends; set
-      ``idle_in_transaction_session_timeout`` / statement timeouts in
-      production. Limit: if two transactions write the SAME key at once and
-      the later id's writer took its xact id first (it wrote something else
-      earlier), the watermark does not hold it back; services serialise work
-      per key (row or advisory locks), so this does not happen in the library.
-    * SQLite has a single writer (``BEGIN IMMEDIATE``): ids commit in id order
-      and claims never overlap, so neither the watermark nor locks are needed.
+    Held back: DEAD, leased (in flight) or delayed rows, and a row parked while
+    in flight (its lease still runs: the later events of its key wait for it).
     """
-    held_back = _held_back(watermarked)
+    now: BindParameter[Any] = bindparam("now")
+    held_back = union_all(
+        select(outbox.c.partition_key, outbox.c.id).where(outbox.c.status == DEAD),
+        select(outbox.c.partition_key, outbox.c.id).where(
+            or_(
+                outbox.c.status == PENDING,
+                and_(outbox.c.status == PARKED, outbox.c.claim_token.is_not(None)),
+            ),
+            outbox.c.available_at > now,
+        ),
+    ).cte("held_back")
     earlier_held_back = exists().where(
         held_back.c.partition_key == outbox.c.partition_key, held_back.c.id < outbox.c.id
     )
-    query = (
+    return (
         select(outbox)
-        .where(
-            outbox.c.status == PENDING,
-            outbox.c.available_at <= NOW,
-            _settled(outbox, watermarked),
-            ~earlier_held_back,
-        )
+        .where(outbox.c.status == PENDING, outbox.c.available_at <= now, ~earlier_held_back)
         .order_by(outbox.c.id)
-        .limit(BATCH_SIZE)
+        .limit(bindparam("batch_size"))
     )
-    return query.with_for_update(skip_locked=True, of=outbox)
-
-
-def _held_back(watermarked: bool) -> CTE:
-    """The open rows that hold their key back: DEAD, leased or delayed, not yet settled.
-
-    Three index scans (``ix_outbox_dead``, ``ix_outbox_pending_available``,
-    ``ix_outbox_pending_xact``), each over a few rows whatever the backlog:
-    finding them among all open rows would make every claim cost O(backlog).
-    """
-    arms = [
-        select(outbox.c.partition_key, outbox.c.id).where(outbox.c.status == DEAD),
-        select(outbox.c.partition_key, outbox.c.id).where(
-            outbox.c.status == PENDING, outbox.c.available_at > NOW
-        ),
-    ]
-    if watermarked:
-        arms.append(
-            select(outbox.c.partition_key, outbox.c.id).where(
-                outbox.c.status == PENDING, outbox.c.xact_id >= SETTLED_BELOW
-            )
-        )
-    return union_all(*arms).cte("held_back")
-
-
-@functools.cache
-def leased_batch() -> Select[Any]:
-    """PostgreSQL: pick, check and lease in ONE statement (one round trip, one snapshot).
-
-    ``picked`` locks the candidates; ``checked`` keeps a picked row only if the
-    open (PENDING/DEAD) rows of its key up to it are all ours: none before our
-    first row of the key, and from there to the row as many as its rank among
-    our rows of that key. Anything else means another relay's concurrent claim
-    holds one of them (SKIP LOCKED passed it over), so the key is left to it
-    from that row on. The probes read the statement's snapshot, in which the
-    other relay's rows are still PENDING (leased or not yet), so they see them.
-    ``leased`` takes the lease and returns the rows.
-    """
-    picked = candidates(watermarked=True).cte("picked")
-    key = picked.c.partition_key
-    ranked = select(
-        picked.c.id,
-        picked.c.partition_key,
-        func.row_number().over(partition_by=key, order_by=picked.c.id).label("rank"),
-        func.min(picked.c.id).over(partition_by=key).label("first_mine"),
-    ).cte("ranked")
-    same_key_open = and_(
-        _earlier.c.partition_key == ranked.c.partition_key, _earlier.c.status.in_(BLOCKING)
-    )
-    # Both probes walk the (partition_key, id) index over a few entries: the
-    # first stops at the key's first open row, the second spans our own rows.
-    nobody_before_us = ~exists().where(same_key_open, _earlier.c.id < ranked.c.first_mine)
-    open_from_ours_to_here = (
-        select(func.count())
-        .where(same_key_open, _earlier.c.id.between(ranked.c.first_mine, ranked.c.id))
-        .scalar_subquery()
-    )
-    checked = select(
-        ranked.c.id, and_(nobody_before_us, open_from_ours_to_here == ranked.c.rank).label("ours")
-    ).cte("checked")
-    ours_only = select(checked.c.id).where(checked.c.ours).scalar_subquery()
-    leased = (
-        update(outbox)
-        # = ANY(ARRAY(subquery)): primary-key probes, never a hash join over the table
-        .where(outbox.c.id == any_(func.array(ours_only)))
-        .values(claim_token=TOKEN, available_at=LEASED_UNTIL)
-        .returning(*outbox.c)
-        .cte("leased")
-    )
-    # The claim's commit is on the commit->publish path: it skips the WAL flush
-    # wait, set here rather than by a statement of its own (see
-    # ``OutboxRelay._bookkeeping`` for why a lost lease is harmless).
-    no_flush_wait = func.set_config("synchronous_commit", "off", true()).label("no_flush_wait")
-    return select(leased, no_flush_wait).order_by(leased.c.id)
-
-
-def claim(
-    connection: Connection, *, now: datetime, batch_size: int, lease: timedelta, token: uuid.UUID
-) -> list[OutboxMessage]:
-    """Pick a batch and lease it to ``token``, inside the caller's (short) transaction."""
-    settled_below = watermark(connection)  # before the rows' snapshot: see WATERMARK
-    params = {"now": now, "batch_size": batch_size, "watermark": settled_below}
-    if settled_below is not None:
-        leasing = {"token": token, "until": now + lease}
-        rows = connection.execute(leased_batch(), params | leasing).all()
-        return [to_message(row) for row in rows]
-    # SQLite: claims never overlap (one writer), so there is no other relay to check for.
-    picked = [to_message(row) for row in connection.execute(candidates(False), params)]
-    if picked:
-        connection.execute(
-            update(outbox)
-            .where(among(outbox.c.id, [row.id for row in picked], connection))
-            .values(claim_token=token, available_at=now + lease)
-        )
-    return picked
 
 
 @functools.cache
 def mark_published(dialect_name: str) -> Update:
-    """The hot-path mark, built once: rows still leased to ``token`` become PUBLISHED.
+    """The hot-path mark, built once: the batch's rows become PUBLISHED.
 
-    Parameters: ``token``, ``ids``, ``published_at``, ``tries``.
+    Parameters: ``token``, ``ids``, ``published_at``, ``tries``. A row parked
+    while in flight was delivered all the same: it is marked too.
     """
+    ids: ColumnElement[bool]
+    still_ours: ColumnElement[bool]
     if dialect_name == "postgresql":
         ids = outbox.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(BigInteger())))
+        still_ours = outbox.c.status.in_([PENDING, PARKED])  # held by our key locks
     else:
         ids = outbox.c.id.in_(bindparam("ids", expanding=True))
+        still_ours = outbox.c.claim_token == bindparam("token")
     return (
         update(outbox)
-        .where(outbox.c.claim_token == TOKEN, ids)
+        .where(still_ours, ids)
         .values(
             status=OutboxStatus.PUBLISHED.value,
             published_at=bindparam("published_at"),
@@ -285,5 +271,19 @@ def mark_published(dialect_name: str) -> Update:
 
 
 def owned(token: uuid.UUID, ids: Sequence[int], bind: Connection | Engine) -> ColumnElement[bool]:
-    """Rows still leased to ``token``: a relay whose lease ran out marks nothing."""
+    """The batch's rows this relay may still mark DEAD or release.
+
+    PostgreSQL: the pending ones (our key locks keep other relays off them).
+    SQLite: those still leased to ``token`` (a relay whose lease ran out marks nothing).
+    """
+    if bind.dialect.name == "postgresql":
+        return and_(outbox.c.status == PENDING, among(outbox.c.id, ids, bind))
     return and_(outbox.c.claim_token == token, among(outbox.c.id, ids, bind))
+
+
+def extend_lease(conn: Connection, token: uuid.UUID, ids: Sequence[int], until: Any) -> None:
+    """Keep a batch through a retry pause: SQLite pushes its lease; on PostgreSQL the
+    key locks already hold it for as long as the relay lives, and a pushed
+    ``available_at`` would hold the keys back after a crash."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(update(outbox).where(owned(token, ids, conn)).values(available_at=until))

@@ -3,7 +3,7 @@
 Delivery is at-least-once: a relay that dies after publishing and before
 marking leaves its lease to run out, and the batch is published again (same
 ``event_id``, so consumers drop the duplicate). Order per ``partition_key`` is
-kept by the claim (see ``claim.candidates``) and by the DEAD policy: an event
+kept by the claim (see ``outbox/claim.py``) and by the DEAD policy: an event
 that exhausts its attempts goes DEAD and BLOCKS the later events of its key
 until an operator retries it (``outbox retry-dead``) or parks it
 (``outbox park``); strict order is never broken silently.
@@ -32,7 +32,7 @@ from tenacity import (
 from signal_mgmt.errors import InvalidInputError, PublishError
 from signal_mgmt.market.clock import Clock, SystemClock
 from signal_mgmt.models import OutboxStatus
-from signal_mgmt.outbox.claim import claim, mark_published, owned
+from signal_mgmt.outbox.claim import Claim, claimed, extend_lease, mark_published, owned
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.metrics import RelayMetrics
 from signal_mgmt.outbox.publishers.base import Publisher
@@ -55,9 +55,10 @@ def _is_transient(error: BaseException) -> bool:
 class OutboxRelay:
     """Drains the outbox of ``engine`` to ``publisher``; ``run_once`` does one batch.
 
-    ``lease`` bounds how long a claimed batch may stay unmarked: after it, any
-    relay may claim the batch again (takeover after a crash or a hang). Keep it
-    above the publisher's worst-case publish time. ``sleep`` waits between
+    PostgreSQL: a claimed batch is held by key locks on the claim's connection
+    until it is marked; another relay takes the keys over as soon as that
+    connection dies. SQLite: ``lease`` bounds how long a claimed batch may stay
+    unmarked; keep it above the publisher's worst-case publish time. ``sleep`` waits between
     retries (tests pass ``list.append``); by default it waits on ``stopping``,
     so ``stopping.set()`` cuts a backoff short.
     """
@@ -92,6 +93,8 @@ class OutboxRelay:
         self.stopping = stopping or threading.Event()
         self._sleep: Callable[[float], Any] = sleep or self._wait_unless_stopped
         self.metrics = metrics or RelayMetrics()
+        self.claim: Claim | None = None
+        """The batch in hand, if any; ``claim.release()`` hands it back to the other relays."""
 
     @classmethod
     def from_settings(
@@ -107,8 +110,8 @@ class OutboxRelay:
         return cls(engine, publisher, **options)
 
     @contextmanager
-    def _bookkeeping(self, *, relaxed_by_statement: bool = False) -> Iterator[Connection]:
-        """A transaction of the relay's own (claim, lease renewal, mark).
+    def _bookkeeping(self) -> Iterator[Connection]:
+        """A transaction of the relay's own (lease renewal, mark).
 
         On PostgreSQL it commits without waiting for the WAL flush: if the server
         crashes and loses it, a lease or a mark is lost, and the batch is only
@@ -117,7 +120,7 @@ class OutboxRelay:
         commit->publish latency.
         """
         with transaction(self.engine) as conn:
-            if conn.dialect.name == "postgresql" and not relaxed_by_statement:
+            if conn.dialect.name == "postgresql":
                 conn.execute(_NO_FLUSH_WAIT)
             yield conn
 
@@ -132,18 +135,20 @@ class OutboxRelay:
         """
         if self.stopping.is_set():
             return 0
-        token = uuid.uuid4()
-        with self._bookkeeping(relaxed_by_statement=True) as conn:  # claim.leased_batch
-            batch = claim(
-                conn,
-                now=self.clock.now(),
-                batch_size=self.batch_size,
-                lease=self.lease,
-                token=token,
-            )
-        if batch:
-            self._deliver(batch, token)
-        return len(batch)
+        with claimed(
+            self.engine,
+            clock=self.clock,
+            batch_size=self.batch_size,
+            lease=self.lease,
+            token=uuid.uuid4(),
+        ) as held:
+            self.claim = held
+            try:
+                if held.messages:
+                    self._deliver(held.messages, held.token)
+            finally:
+                self.claim = None
+        return len(held.messages)
 
     def _deliver(self, batch: Sequence[OutboxMessage], token: uuid.UUID) -> int:
         tries, error = self._publish(batch, token)
@@ -196,11 +201,7 @@ class OutboxRelay:
             log.warning("outbox: publish failed (try %d), retrying in %.3fs", tries, pause)
             until = self.clock.now() + timedelta(seconds=pause) + self.lease
             with self._bookkeeping() as conn:
-                conn.execute(
-                    update(outbox)
-                    .where(owned(token, _ids(batch), self.engine))
-                    .values(available_at=until)
-                )
+                extend_lease(conn, token, _ids(batch), until)
 
         allowed = max(1, self.max_attempts - max(message.attempts for message in batch))
         retrying = Retrying(

@@ -1,8 +1,10 @@
 """Operating the outbox: status, dead letters, parking, replay, retention.
 
 Every write here is a guarded ``UPDATE ... WHERE status = <expected>`` or a
-bounded ``DELETE``; none of them touches a row a relay holds a lease on,
-except ``park``, which ends the lease (the relay's mark then skips the row).
+bounded ``DELETE``. ``park`` may hit an event a relay has in flight: the relay
+keeps holding its key until its batch is marked (PostgreSQL: its key lock;
+SQLite: the row's lease, which ``park`` leaves alone), so the later events of
+the key never overtake the parked one's copy in flight.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import OID
 
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
+from signal_mgmt.outbox.claim import IN_FLIGHT_KEYS
 from signal_mgmt.outbox.table import outbox
 from signal_mgmt.storage.db import Executor, transaction
 
@@ -49,8 +53,13 @@ class OutboxCounts:
 
 def outbox_counts(engine: Engine, clock: Clock, connection: Executor | None = None) -> OutboxCounts:
     now = clock.now()
-    leased = and_(outbox.c.claim_token.is_not(None), outbox.c.available_at > now)
+    leased: ColumnElement[bool]
     with transaction(engine, connection) as conn:
+        if conn.dialect.name == "postgresql":  # the keys relays hold locked (claim.py)
+            key_lock = cast(func.hashtext(outbox.c.partition_key), OID)
+            leased = key_lock.in_(IN_FLIGHT_KEYS.columns(objid=OID).scalar_subquery())
+        else:
+            leased = and_(outbox.c.claim_token.is_not(None), outbox.c.available_at > now)
         rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
         by_status: dict[str, int] = {row[0]: row[1] for row in rows}
         in_flight = conn.execute(
@@ -154,8 +163,9 @@ def retry_dead(
 def park(
     engine: Engine, clock: Clock, event_id: uuid.UUID, connection: Executor | None = None
 ) -> None:
-    """Set a poison event aside (PENDING or DEAD -> PARKED): its key's later events flow on."""
-    values = {"status": PARKED, "claim_token": None, "available_at": clock.now()}
+    """Set a poison event aside (PENDING or DEAD -> PARKED): its key's later events flow on
+    (once a copy of it a relay has in flight, if any, is marked)."""
+    values = {"status": PARKED}
     _move(
         engine,
         connection=connection,
