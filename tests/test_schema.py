@@ -4,14 +4,17 @@ whose own tables share the library's generic names; services, relay and CLI all 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from outbox_support import emit_ticks
 from signal_mgmt import (
     EntryQualificationService,
     InMemoryPublisher,
@@ -30,6 +33,7 @@ from signal_mgmt.cli import app
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.models import Base
 from signal_mgmt.storage.migrations import VERSION_TABLE, downgrade
+from signal_mgmt.storage.roles import ROLES, roles_sql
 
 SCHEMA = "trading_lib"
 pytestmark = pytest.mark.postgres_only
@@ -133,6 +137,29 @@ def test_services_relay_and_cli_use_the_schema_and_leave_public_alone(database: 
     assert objects_in(public, "public") == host_objects
     engine.dispose()
     public.dispose()
+
+
+def test_roles_in_the_schema(database: str) -> None:
+    """`roles --sql` with the schema set: the relay's login drains the outbox there."""
+    owner = make_engine(database, schema=SCHEMA)
+    upgrade(owner)
+    prefix = f"s{uuid.uuid4().hex[:10]}"
+    with owner.begin() as conn:
+        conn.exec_driver_sql(roles_sql(prefix, SCHEMA))
+        conn.exec_driver_sql(f"CREATE ROLE {prefix}_login LOGIN IN ROLE {prefix}_relay")
+    clock = ManualClock(datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
+    emit_ticks(owner, clock, [1])
+    login = make_url(database).set(username=f"{prefix}_login").render_as_string(False)
+    relay_engine = make_engine(login, schema=SCHEMA)
+    try:
+        assert OutboxRelay(relay_engine, InMemoryPublisher(), clock=clock).run_once() == 1
+    finally:
+        relay_engine.dispose()
+        with owner.begin() as conn:
+            for name in (f"{prefix}_login", *(f"{prefix}_{role}" for role in ROLES)):
+                conn.exec_driver_sql(f"DROP OWNED BY {name}")
+                conn.exec_driver_sql(f"DROP ROLE {name}")
+        owner.dispose()
 
 
 @pytest.mark.parametrize(
