@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
-from conftest import Backend
+from conftest import Backend, PostgresDatabases
 from signal_mgmt import __version__
 from signal_mgmt.cli import app
 from signal_mgmt.models import Base
@@ -32,7 +32,7 @@ def empty_url(backend: Backend, request: pytest.FixtureRequest, tmp_path: Path) 
     if not backend.is_postgres:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    dbs = request.getfixturevalue("pg_databases")
+    dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
     name = dbs.create(template=None)
     yield dbs.url_for(name).render_as_string(hide_password=False)
     dbs.drop(name)

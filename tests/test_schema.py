@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from conftest import PostgresDatabases
 from outbox_support import emit_ticks
 from signal_mgmt import (
     EntryQualificationService,
@@ -59,7 +60,7 @@ def objects_in(engine: Engine, schema: str) -> set[str]:
 
 
 @pytest.fixture
-def database(pg_databases) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def database(pg_databases: PostgresDatabases) -> Iterator[str]:
     """An empty database whose public schema holds a host's tables named like ours."""
     name = pg_databases.create(template=None)
     url = pg_databases.url_for(name).render_as_string(hide_password=False)
