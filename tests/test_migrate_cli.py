@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from conftest import Backend, PostgresDatabases
@@ -16,6 +18,7 @@ from signal_mgmt.cli import app
 from signal_mgmt.models import Base
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.storage.migrations import LEGACY_VERSION_TABLE, VERSION_TABLE, upgrade
+from test_migrations import schema_drift
 
 runner = CliRunner()
 HEAD_OF_0_1 = "0004_exit"  # the newest revision 0.1 shipped, recorded in alembic_version
@@ -144,6 +147,20 @@ def test_sql_prints_the_upgrade_ddl_in_the_schema() -> None:
     head = result.stdout.split("CREATE TABLE", 1)[0]
     assert "CREATE SCHEMA IF NOT EXISTS trading_lib;" in head
     assert "SET search_path TO trading_lib;" in head
+
+
+@pytest.mark.postgres_only
+def test_the_sql_script_builds_the_schema_a_migrate_would(
+    empty_url: str, empty_engine: Engine
+) -> None:
+    """What a DBA runs from `--sql` leaves the database at head, matching the models."""
+    code, script, _ = run("migrate", "--sql", "--database-url", empty_url)
+    assert code == 0
+    url = make_url(empty_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as conn:  # the script has its BEGIN / COMMIT
+        conn.execute(script.encode())
+    assert run("migrate", "current", "--database-url", empty_url)[1] == "0006_position_safety\n"
+    assert schema_drift(empty_engine) == []
 
 
 def test_version() -> None:
