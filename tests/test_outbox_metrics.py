@@ -28,20 +28,21 @@ def test_exporter_matches_health(engine: Engine, clock: ManualClock) -> None:
     clock.advance(timedelta(seconds=2))
     relay.run_once()  # both published, 2 s after emit
     emit_ticks(engine, clock, [3], key="b")
-    publisher.fail_next(2)
-    relay.run_once()  # two failures: DEAD
+    publisher.fail_next(1, transient=False)
+    relay.run_once()  # refused for good: DEAD
     emit_ticks(engine, clock, [4], key="c")
     clock.advance(timedelta(seconds=7))
 
     health = thread.health()
     sample = registry.get_sample_value
     assert sample(f"{PREFIX}_published_total") == health.published_total == 2
-    assert sample(f"{PREFIX}_publish_errors_total") == health.publish_errors == 2
+    assert sample(f"{PREFIX}_publish_errors_total") == health.publish_errors == 1
     assert sample(f"{PREFIX}_dead_letters_total") == health.dead_letters == 1
     assert sample(f"{PREFIX}_dead") == health.dead == 1
     assert sample(f"{PREFIX}_pending") == health.pending == 1
     assert sample(f"{PREFIX}_oldest_pending_age_seconds") == health.lag == 7.0
     assert sample(f"{PREFIX}_relay_up") == 0.0
+    assert sample(f"{PREFIX}_publishing_seconds") == 0.0  # no batch in hand
     assert sample(f"{PREFIX}_publish_latency_seconds_count") == 2
     assert sample(f"{PREFIX}_publish_latency_seconds_sum") == health.latency.total == 4.0
     assert sample(f"{PREFIX}_publish_latency_seconds_bucket", {"le": "1.0"}) == 0

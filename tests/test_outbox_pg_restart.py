@@ -50,7 +50,7 @@ def cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture
-def database(cluster: PgCluster) -> Iterator[str]:
+def database(cluster: PgCluster) -> str:
     url = cluster.create_database(f"relay_{uuid.uuid4().hex[:8]}")
     engine = make_engine(url)
     upgrade(engine)
@@ -118,7 +118,7 @@ def outbox_statuses(url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
-            return dict(rows.all())
+            return dict(rows.tuples())
     finally:
         engine.dispose()
 

@@ -89,13 +89,28 @@ def test_transient_errors_are_retried_with_backoff(engine: Engine, clock: Manual
     assert relay.metrics.snapshot().publish_errors == 2
 
 
-def test_dead_after_max_attempts_blocks_its_key_only(engine: Engine, clock: ManualClock) -> None:
+def test_transient_errors_never_make_an_event_dead(engine: Engine, clock: ManualClock) -> None:
+    emit_ticks(engine, clock, [1, 2], key="a")
+    publisher = InMemoryPublisher()
+    publisher.fail_next(40)  # far beyond max_attempts: a long broker outage
+    relay, sleeps = relay_for(engine, publisher, clock, max_attempts=3, backoff_max=2.0)
+    assert relay.run_once() == 2
+    assert len(sleeps) == 40
+    assert max(sleeps) <= 2.0  # the backoff is capped
+    assert statuses(engine) == {1: "PUBLISHED", 2: "PUBLISHED"}
+    assert numbers(publisher) == [1, 2]
+    assert relay.metrics.snapshot().dead_letters == 0
+
+
+def test_a_permanent_error_is_dead_and_blocks_its_key_only(
+    engine: Engine, clock: ManualClock
+) -> None:
     emit_ticks(engine, clock, [1], key="a")
     publisher = InMemoryPublisher()
-    publisher.fail_next(3)
+    publisher.fail_next(1, transient=False)
     relay, sleeps = relay_for(engine, publisher, clock, max_attempts=3)
     assert relay.run_once() == 1
-    assert len(sleeps) == 2
+    assert sleeps == []  # no retry of what cannot succeed
     assert statuses(engine) == {1: "DEAD"}
     with engine.connect() as conn:
         assert "told to fail" in (conn.execute(select(OutboxRow.last_error)).scalar_one() or "")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +27,27 @@ class LatencyHistogram:
 
 
 @dataclass(frozen=True)
+class InFlightBatch:
+    """The batch a relay is publishing right now."""
+
+    events: int
+    first_event_id: uuid.UUID
+    since: datetime
+    """When the relay started publishing it (retries included)."""
+    tries: int = 0
+    """Failed publish calls so far."""
+    last_error: str | None = None
+    """Why the last try failed (exception class and message, credentials masked)."""
+
+
+@dataclass(frozen=True)
 class MetricsSnapshot:
     published_total: int
     publish_errors: int
     dead_letters: int
     last_success: datetime | None
     latency: LatencyHistogram
+    in_flight: InFlightBatch | None
 
 
 class RelayMetrics:
@@ -45,6 +62,16 @@ class RelayMetrics:
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
+        self._in_flight: InFlightBatch | None = None
+
+    def publishing(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
+        """A publish of ``messages`` starts (and, with its retries, lasts until ``settled``)."""
+        with self._lock:
+            self._in_flight = InFlightBatch(len(messages), messages[0].event_id, now)
+
+    def settled(self) -> None:
+        with self._lock:
+            self._in_flight = None
 
     def published(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         """Count a delivered batch; latency runs from the event's ``created_at`` (emit time)."""
@@ -57,9 +84,14 @@ class RelayMetrics:
                 self._latency_sum += seconds
                 self._latency_count += 1
 
-    def publish_failed(self) -> None:
+    def publish_failed(self, cause: str) -> None:
         with self._lock:
             self._errors += 1
+            if self._in_flight is not None:
+                tries = self._in_flight.tries + 1
+                self._in_flight = dataclasses.replace(
+                    self._in_flight, tries=tries, last_error=cause
+                )
 
     def dead(self, count: int) -> None:
         with self._lock:
@@ -75,4 +107,5 @@ class RelayMetrics:
                 latency=LatencyHistogram(
                     tuple(self._buckets), self._latency_sum, self._latency_count
                 ),
+                in_flight=self._in_flight,
             )

@@ -11,6 +11,7 @@ that polls ``health()`` see the same numbers:
     signal_mgmt_outbox_oldest_pending_age_seconds   gauge      the relay's lag (0 when empty)
     signal_mgmt_outbox_publish_latency_seconds      histogram  emit -> publish
     signal_mgmt_outbox_relay_up                     gauge      1 while the relay loop runs
+    signal_mgmt_outbox_publishing_seconds           gauge      age of the batch in hand (0: none)
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class RelayCollector:
         yield _counter("dead_letters", "Events this relay moved to DEAD.", snapshot.dead_letters)
         yield GaugeMetricFamily(
             f"{PREFIX}_relay_up", "1 while the relay loop runs.", value=self._thread.running
+        )
+        publishing = snapshot.in_flight
+        yield GaugeMetricFamily(
+            f"{PREFIX}_publishing_seconds",
+            "How long the batch in hand has been publishing, retries included (0: none).",
+            value=0.0
+            if publishing is None
+            else (self._thread.relay.clock.now() - publishing.since).total_seconds(),
         )
         latency = snapshot.latency
         cumulative, buckets = 0, []

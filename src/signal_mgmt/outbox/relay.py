@@ -4,9 +4,11 @@ Delivery is at-least-once: a relay that dies after publishing and before
 marking leaves its lease to run out, and the batch is published again (same
 ``event_id``, so consumers drop the duplicate). Order per ``partition_key`` is
 kept by the claim (see ``outbox/claim.py``) and by the DEAD policy: an event
-that exhausts its attempts goes DEAD and BLOCKS the later events of its key
-until an operator retries it (``outbox retry-dead``) or parks it
-(``outbox park``); strict order is never broken silently.
+the broker refuses for good (a permanent ``PublishError``) goes DEAD and BLOCKS
+the later events of its key until an operator retries it (``outbox retry-dead``)
+or parks it (``outbox park``); strict order is never broken silently. A
+transient error is never a reason for DEAD: the relay backs off (capped at
+``backoff_max``) and keeps trying until the broker is back or it is stopped.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     stop_when_event_set,
     wait_random_exponential,
 )
 
-from signal_mgmt.errors import InvalidInputError, PublishError
+from signal_mgmt.errors import InvalidInputError, PublishError, StorageError, describe
 from signal_mgmt.market.clock import Clock, SystemClock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.claim import Claim, claimed, extend_lease, mark_published, owned
@@ -60,7 +61,9 @@ class OutboxRelay:
     connection dies. SQLite: ``lease`` bounds how long a claimed batch may stay
     unmarked; keep it above the publisher's worst-case publish time. ``sleep`` waits between
     retries (tests pass ``list.append``); by default it waits on ``stopping``,
-    so ``stopping.set()`` cuts a backoff short.
+    so ``stopping.set()`` cuts a backoff short. ``max_attempts`` no longer gives
+    up: once an event has been tried that often, each further failure is logged
+    at ERROR instead of WARNING (alert on ``health().oldest_pending_age`` too).
     """
 
     def __init__(
@@ -150,18 +153,33 @@ class OutboxRelay:
                 self.claim = None
         return len(held.messages)
 
+    def release_in_flight(self) -> bool:
+        """Hand the batch in hand back to the other relays now, from any thread
+        (``RelayThread.stop()`` while a publish hangs); False if there is none.
+
+        Whatever the hung publish does later is a re-delivery: its mark changes
+        nothing the next holder did not, and that holder publishes the key from
+        its first open event again, so first deliveries stay in order.
+        """
+        claim = self.claim
+        if claim is None:
+            return False
+        claim.release()  # PostgreSQL: the key locks go with their connection
+        self._mark(claim.token, claim.messages, 0)  # SQLite: the lease ends now
+        return True
+
     def _deliver(self, batch: Sequence[OutboxMessage], token: uuid.UUID) -> int:
         tries, error = self._publish(batch, token)
         if error is None:
             self._mark(token, batch, tries, status=OutboxStatus.PUBLISHED)
             self.metrics.published(batch, self.clock.now())
             return len(batch)
-        if error.transient and self.stopping.is_set():
+        if error.transient:  # only when stopping: transient errors are retried until then
             self._mark(token, batch, tries, error=error)  # released, for whoever runs next
             return 0
-        if not error.transient and len(batch) > 1:
+        if len(batch) > 1:
             return self._deliver_one_by_one(batch, token)
-        log.error("outbox: %d event(s) DEAD after %d tries: %s", len(batch), tries, error)
+        log.error("outbox: %d event(s) DEAD after %d tries: %s", len(batch), tries, describe(error))
         self._mark(token, batch, tries, status=OutboxStatus.DEAD, error=error)
         self.metrics.dead(len(batch))
         return 0
@@ -184,38 +202,55 @@ class OutboxRelay:
         self, batch: Sequence[OutboxMessage], token: uuid.UUID
     ) -> tuple[int, PublishError | None]:
         tries = 0
+        earlier = max(message.attempts for message in batch)
+        cause = ""
 
         def attempt() -> None:
-            nonlocal tries
+            nonlocal tries, cause
             if self.stopping.is_set():
                 raise PublishError("relay stopping", transient=True)
             tries += 1
             try:
                 self.publisher.publish(batch)
-            except PublishError:
-                self.metrics.publish_failed()
+            except PublishError as error:
+                cause = describe(error)
+                self.metrics.publish_failed(cause)
                 raise
 
         def renew_lease(state: RetryCallState) -> None:
             pause = state.next_action.sleep if state.next_action else 0.0
-            log.warning("outbox: publish failed (try %d), retrying in %.3fs", tries, pause)
+            level = logging.ERROR if earlier + tries >= self.max_attempts else logging.WARNING
+            log.log(
+                level,
+                "outbox: publish of %d event(s) from %s failed (try %d): %s; retrying in %.3fs",
+                len(batch),
+                batch[0].event_id,
+                earlier + tries,
+                cause,
+                pause,
+            )
             until = self.clock.now() + timedelta(seconds=pause) + self.lease
-            with self._bookkeeping() as conn:
-                extend_lease(conn, token, _ids(batch), until)
+            try:
+                with self._bookkeeping() as conn:
+                    extend_lease(conn, token, _ids(batch), until)
+            except StorageError as error:  # the database is away too: the lease may run out
+                log.warning("outbox: could not extend the lease: %s", describe(error))
 
-        allowed = max(1, self.max_attempts - max(message.attempts for message in batch))
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(allowed) | stop_when_event_set(self.stopping),
+            stop=stop_when_event_set(self.stopping),
             wait=wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
             sleep=self._sleep,
             before_sleep=renew_lease,
             reraise=True,
         )
+        self.metrics.publishing(batch, self.clock.now())
         try:
             retrying(attempt)
         except PublishError as error:
             return tries, error
+        finally:
+            self.metrics.settled()
         return tries, None
 
     def _mark(
@@ -237,7 +272,7 @@ class OutboxRelay:
             return
         values: dict[str, Any] = {"claim_token": None, "attempts": outbox.c.attempts + tries}
         if error is not None:
-            values["last_error"] = str(error)[:MAX_ERROR_LENGTH]
+            values["last_error"] = describe(error)[:MAX_ERROR_LENGTH]
         if status is not None:
             values["status"] = status.value
         else:

@@ -12,7 +12,7 @@ from typing import Any
 from signal_mgmt.errors import InvalidInputError, TransientStorageError
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.listen import PgListener
-from signal_mgmt.outbox.metrics import LatencyHistogram
+from signal_mgmt.outbox.metrics import InFlightBatch, LatencyHistogram
 from signal_mgmt.outbox.publishers.base import close_publisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import outbox_counts
@@ -42,6 +42,9 @@ class RelayHealth:
     """Events this relay moved to DEAD."""
     latency: LatencyHistogram
     """commit->publish latency of the events this relay published."""
+    publishing: InFlightBatch | None
+    """The batch this relay is publishing now: size, first event id, since when, failed
+    tries and why the last one failed. A long-running one is a broker outage (or a hang)."""
 
     @property
     def lag(self) -> float:
@@ -51,8 +54,9 @@ class RelayHealth:
 class RelayThread:
     """Runs ``relay`` until stopped, waking on emits, NOTIFY, or every ``poll_interval`` s.
 
-    ``stop()`` interrupts a wait or a backoff at once, waits for the batch in
-    hand, and re-raises the exception that crashed the thread, if any.
+    ``stop()`` interrupts a wait or a backoff at once, waits a little for the
+    batch in hand (a publish that hangs is abandoned, its batch handed back to
+    the other relays), and re-raises the exception that crashed the thread, if any.
     """
 
     def __init__(
@@ -83,14 +87,26 @@ class RelayThread:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop, wait up to ``timeout`` s, and re-raise the thread's crash if it had one."""
+    def stop(self, timeout: float | None = 2.0) -> None:
+        """Stop, wait up to ``timeout`` s, and re-raise the thread's crash if it had one.
+
+        A publish still running after ``timeout`` is abandoned: its batch goes back
+        to the other relays at once (``OutboxRelay.release_in_flight``), and the
+        daemon thread ends whenever the publisher returns. Anything else still
+        running (a database call) raises ``TimeoutError``.
+        """
         self.relay.stopping.set()
         self._doorbell.ring()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                raise TimeoutError(f"relay thread still running after {timeout}s")
+                publishing = self.relay.metrics.snapshot().in_flight
+                if not self.relay.release_in_flight():
+                    raise TimeoutError(f"relay thread still running after {timeout}s")
+                log.warning(
+                    "outbox: stopped with a publish still running, released: %s", publishing
+                )
+                return  # the thread closes its doorbell when it ends
         self._doorbell.close()
         if self._error is not None:
             error, self._error = self._error, None
@@ -129,6 +145,7 @@ class RelayThread:
             publish_errors=metrics.publish_errors,
             dead_letters=metrics.dead_letters,
             latency=metrics.latency,
+            publishing=metrics.in_flight,
         )
 
     def run(self) -> None:
@@ -148,6 +165,7 @@ class RelayThread:
         finally:
             self._running.clear()
             wakeup.unregister(self.relay.engine, self._doorbell)
+            self._doorbell.close()
             if listener:
                 listener.close()
             close_publisher(self.relay.publisher)
