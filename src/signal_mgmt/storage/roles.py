@@ -18,6 +18,7 @@ generated from the models' tables: a table with no rule here fails ``tests/test_
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import Table
 
@@ -59,43 +60,49 @@ _EXIT_EXECUTION = (
     "updated_at",
 )
 
-# role -> table -> (may INSERT, may DELETE, columns it may UPDATE or ALL)
-Rule = tuple[bool, bool, tuple[str, ...]]
-WRITES: Mapping[str, Mapping[str, Rule]] = {
+
+@dataclass(frozen=True)
+class Writes:
+    """What one role may write in one table: rows in or out, and the columns it may UPDATE."""
+
+    insert: bool = False
+    delete: bool = False
+    update: tuple[str, ...] = ()  # column names, or (ALL,)
+
+
+WRITES: Mapping[str, Mapping[str, Writes]] = {
     "signal": {
         # FOR UPDATE (the account lock of an entry decision) needs an UPDATE privilege; the id
         # is the one column whose change every referencing row refuses (foreign keys).
-        "user_brokers": (False, False, ("id",)),
-        "signals": (True, False, ("status", "published_at")),
-        "signal_deliveries": (True, False, ("consumed_at",)),
-        "trade_intents": (True, False, ()),
-        "exit_episodes": (True, False, (ALL,)),
-        "exit_signals": (True, False, ("status", "published_at")),
-        "exit_intents": (
-            True,
-            False,
-            (*_EXIT_DECISION, "decided_at", "preempted_at", "updated_at"),
+        "user_brokers": Writes(update=("id",)),
+        "signals": Writes(insert=True, update=("status", "published_at")),
+        "signal_deliveries": Writes(insert=True, update=("consumed_at",)),
+        "trade_intents": Writes(insert=True),
+        "exit_episodes": Writes(insert=True, update=(ALL,)),
+        "exit_signals": Writes(insert=True, update=("status", "published_at")),
+        "exit_intents": Writes(
+            insert=True, update=(*_EXIT_DECISION, "decided_at", "preempted_at", "updated_at")
         ),
-        "exit_trailing_marks": (True, False, (ALL,)),
-        "outbox": (True, False, ()),
-        "inbox": (True, True, ()),
+        "exit_trailing_marks": Writes(insert=True, update=(ALL,)),
+        "outbox": Writes(insert=True),
+        "inbox": Writes(insert=True, delete=True),
     },
     "tms": {
-        "instruments": (True, False, (ALL,)),
-        "user_brokers": (True, False, (ALL,)),
-        "subscriptions": (True, True, ()),
-        "trade_intents": (False, False, ("status", "updated_at")),
-        "trades": (True, False, (ALL,)),
-        "orders": (True, False, (ALL,)),
-        "outbox": (True, False, ()),
-        "inbox": (True, True, ()),
+        "instruments": Writes(insert=True, update=(ALL,)),
+        "user_brokers": Writes(insert=True, update=(ALL,)),
+        "subscriptions": Writes(insert=True, delete=True),
+        "trade_intents": Writes(update=("status", "updated_at")),
+        "trades": Writes(insert=True, update=(ALL,)),
+        "orders": Writes(insert=True, update=(ALL,)),
+        "outbox": Writes(insert=True),
+        "inbox": Writes(insert=True, delete=True),
     },
     "execution": {
-        "orders": (True, False, (ALL,)),
-        "exit_intents": (False, False, _EXIT_EXECUTION),
-        "outbox": (True, False, ()),
+        "orders": Writes(insert=True, update=(ALL,)),
+        "exit_intents": Writes(update=_EXIT_EXECUTION),
+        "outbox": Writes(insert=True),
     },
-    "relay": {"outbox": (False, False, RELAY_COLUMNS)},
+    "relay": {"outbox": Writes(update=RELAY_COLUMNS)},
     "reader": {},
 }
 
@@ -153,21 +160,24 @@ def _create_role(name: str) -> str:
     )
 
 
-def _grants(role: str, where: str, tables: Iterable[Table], rules: Mapping[str, Rule]) -> list[str]:
+def _grants(
+    role: str, where: str, tables: Iterable[Table], rules: Mapping[str, Writes]
+) -> list[str]:
     by_name = {table.name: table for table in tables}
     lines = []
-    for name, (insert, delete, columns) in rules.items():
+    for name, writes in rules.items():
         table = by_name[name]
         target = f"{where}{name}"
-        if insert:
+        if writes.insert:
             lines.append(f"GRANT INSERT ON TABLE {target} TO {role};")
             serial = table.autoincrement_column
             if serial is not None:
                 lines.append(f"GRANT USAGE ON SEQUENCE {where}{name}_{serial.name}_seq TO {role};")
-        if delete:
+        if writes.delete:
             lines.append(f"GRANT DELETE ON TABLE {target} TO {role};")
-        if columns == (ALL,):
+        if writes.update == (ALL,):
             lines.append(f"GRANT UPDATE ON TABLE {target} TO {role};")
-        elif columns:
-            lines.append(f"GRANT UPDATE ({', '.join(columns)}) ON TABLE {target} TO {role};")
+        elif writes.update:
+            columns = ", ".join(writes.update)
+            lines.append(f"GRANT UPDATE ({columns}) ON TABLE {target} TO {role};")
     return lines
