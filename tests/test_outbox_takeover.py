@@ -2,8 +2,8 @@
 the keys it held are published by another relay without waiting for any lease.
 
 The precise takeover time is a benchmark figure (benchmarks/run.py); this test only asserts
-that it comes well before the 30 s lease that used to hold the keys. It waits by polling
-the database (a condition); the deadline turns a hang into a failure.
+that it comes well before the 30 s lease that used to hold the keys (within half of it). It
+waits by polling the database (a condition); the deadline turns a hang into a failure.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ def test_the_keys_of_a_killed_relay_are_taken_over_before_any_lease_ends(
         try:
             assert hung.stdout is not None
             assert hung.stdout.readline().strip() == b"20"  # it holds every event, in publish
+            claimed = time.monotonic()  # a lease taken then would run until claimed + 30 s
             assert survivor.run_once() == 0  # a live relay's keys are left to it
         finally:
             hung.send_signal(signal.SIGKILL)
-    killed = time.monotonic()
     while survivor.run_once() == 0:
-        waited = time.monotonic() - killed
-        assert waited < DEFAULT_LEASE.total_seconds(), "the keys waited for a lease"
+        waited = time.monotonic() - claimed
+        assert waited < DEFAULT_LEASE.total_seconds() / 2, "the keys waited for a lease"
         time.sleep(0.01)
     while survivor.run_once():
         pass
