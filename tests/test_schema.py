@@ -163,6 +163,30 @@ def test_roles_in_the_schema(database: str) -> None:
         owner.dispose()
 
 
+def test_a_migrator_without_create_on_the_database_uses_the_schema_a_dba_made(
+    database: str,
+) -> None:
+    migrator = f"m{uuid.uuid4().hex[:10]}"
+    dba = make_engine(database)
+    with dba.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {migrator} LOGIN")
+        conn.exec_driver_sql(f"CREATE SCHEMA {SCHEMA} AUTHORIZATION {migrator}")
+        conn.exec_driver_sql(f"REVOKE CREATE ON DATABASE {make_url(database).database} FROM PUBLIC")
+    engine = make_engine(
+        make_url(database).set(username=migrator).render_as_string(False), schema=SCHEMA
+    )
+    try:
+        upgrade(engine)
+        assert f"relation {VERSION_TABLE}" in objects_in(dba, SCHEMA)
+    finally:
+        engine.dispose()
+        with dba.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {SCHEMA} CASCADE")
+            conn.exec_driver_sql(f"DROP OWNED BY {migrator}")
+            conn.exec_driver_sql(f"DROP ROLE {migrator}")
+        dba.dispose()
+
+
 @pytest.mark.parametrize(
     ("url", "schema", "message"),
     [

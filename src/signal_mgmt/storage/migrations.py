@@ -73,8 +73,11 @@ def _run(engine: Engine, action: str, revision: str) -> None:
 
 def _prepare(connection: Connection, config: Config) -> None:
     schema = schema_of(connection)
-    if schema is not None:
-        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    exists = text("SELECT 1 FROM pg_namespace WHERE nspname = :schema")
+    # checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+    # schema exists, and a DBA may have made it for a migrator without that right
+    if schema is not None and connection.execute(exists, {"schema": schema}).first() is None:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
     _adopt_legacy_version(connection, ScriptDirectory.from_config(config), schema)
 
 
