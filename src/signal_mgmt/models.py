@@ -121,10 +121,10 @@ def plain_decimal(value: Decimal) -> Decimal:
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
-E = TypeVar("E", bound=StrEnum)
+VocabularyT = TypeVar("VocabularyT", bound=StrEnum)
 
 
-def vocabulary(enum: type[E], length: int) -> Enum:
+def vocabulary(enum: type[VocabularyT], length: int) -> Enum:
     """A column of one ``StrEnum``: a plain VARCHAR(``length``) holding the members' values.
 
     Non-native and without a CHECK constraint, so the schema is exactly the

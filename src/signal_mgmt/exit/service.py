@@ -257,7 +257,9 @@ class ExitIntentService:
             self._decide(conn, intent, qualify_exit(facts, self.rules), now)
             return True
 
-    def _trade_of(self, entity: Any, row_id: int, connection: Executor | None) -> int:
+    def _trade_of(
+        self, entity: type[ExitSignal | ExitIntent], row_id: int, connection: Executor | None
+    ) -> int:
         with transaction(self.engine, connection) as conn:
             return int(
                 conn.execute(select(entity.trade_id).where(entity.id == row_id)).scalar_one()
