@@ -101,8 +101,8 @@ def wait(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
-def through_a_restart_and_an_outage(cluster: PgCluster, writer: Writer) -> int:
-    """Write, restart the server, write, stop it for OUTAGE_SECONDS, write; return the total."""
+def through_a_restart_and_an_outage(cluster: PgCluster, writer: Writer) -> None:
+    """Write, restart the server, write, stop it for OUTAGE_SECONDS, write."""
     writer.wait_for(20)
     cluster.restart()
     writer.wait_for(writer.committed + 20)
@@ -110,7 +110,6 @@ def through_a_restart_and_an_outage(cluster: PgCluster, writer: Writer) -> int:
     time.sleep(OUTAGE_SECONDS)  # the outage itself: connections are refused meanwhile
     cluster.start()
     writer.wait_for(writer.committed + 20)
-    return writer.committed
 
 
 def outbox_statuses(url: str) -> dict[str, int]:
@@ -118,7 +117,7 @@ def outbox_statuses(url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
-            return dict(rows.tuples())
+            return dict(rows.tuples().all())
     finally:
         engine.dispose()
 
@@ -140,7 +139,8 @@ def test_a_relay_thread_rides_through_a_restart_and_an_outage(
     thread = RelayThread(relay, poll_interval=0.2).start()
     try:
         with Writer(database) as writer:
-            total = through_a_restart_and_an_outage(cluster, writer)
+            through_a_restart_and_an_outage(cluster, writer)
+        total = writer.committed  # the writer has stopped
         wait(lambda: outbox_statuses(database).get("PUBLISHED", 0) >= total, "not all published")
         assert thread.health().running
     finally:
@@ -163,7 +163,8 @@ def test_the_cli_relay_rides_through_a_restart_and_an_outage(
         relay = subprocess.Popen(command, stderr=stderr)
     try:
         with Writer(database) as writer:
-            total = through_a_restart_and_an_outage(cluster, writer)
+            through_a_restart_and_an_outage(cluster, writer)
+        total = writer.committed  # the writer has stopped
         wait(lambda: outbox_statuses(database).get("PUBLISHED", 0) >= total, "not all published")
         assert relay.poll() is None, log.read_text()  # still running
     finally:

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from signal_mgmt.errors import InvalidInputError, TransientStorageError
+from signal_mgmt.errors import InvalidInputError, TransientStorageError, translate_db_errors
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.listen import PgListener
 from signal_mgmt.outbox.metrics import InFlightBatch, LatencyHistogram
@@ -172,7 +172,8 @@ class RelayThread:
 
     def _step(self) -> int:
         try:
-            return self.relay.run_once()
+            with translate_db_errors():  # whichever part of a claim or mark met the error
+                return self.relay.run_once()
         except TransientStorageError as error:
             # The database went away for a moment: not a reason to stop relaying.
             log.warning("outbox: database unavailable, retrying: %s", error)
