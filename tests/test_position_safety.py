@@ -153,6 +153,9 @@ def test_the_database_refuses_an_exit_beyond_the_entry(desk: Desk) -> None:
         ExitIntentStatus.FILLED,
         ExitIntentStatus.REJECTED,
     ]
+    # Nor can the entry shrink under what its exits already hold.
+    with pytest.raises(IntegrityError), desk.engine.begin() as conn:
+        conn.execute(update(Trade).values(quantity=9))
 
 
 def test_the_budget_follows_a_partial_exit_and_the_rest(desk: Desk) -> None:
