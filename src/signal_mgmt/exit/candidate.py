@@ -15,7 +15,9 @@ class ExitCandidate(InputModel):
     """ "Trade ``trade_id`` meets exit condition ``reason`` at ``price``, seen at ``detected_at``."
 
     ``trigger_level`` is the level that was crossed (None for TIME and MANUAL).
-    Bad data raises ``InvalidInputError``.
+    ``detected_at`` is the observation's own time (the tick's): the episode fires and
+    its cooldown runs on it, and a candidate older than the episode's last firing or
+    clear is refused as STALE. Bad data raises ``InvalidInputError``.
     """
 
     trade_id: Id
@@ -32,7 +34,10 @@ class ExitCandidate(InputModel):
 
 
 class ExitCleared(InputModel):
-    """The condition ``reason`` of ``trade_id`` no longer holds: its episode may re-arm."""
+    """The condition ``reason`` of ``trade_id`` no longer holds: its episode may re-arm.
+
+    ``cleared_at`` is the tick's time; a clear not newer than the episode's firing is STALE.
+    """
 
     trade_id: Id
     reason: ExitReason
