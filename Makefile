@@ -2,8 +2,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# parallel pytest workers; each makes its own template databases
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
-.PHONY: demo test lint typecheck unit install clean
+.PHONY: demo test test-quick lint typecheck unit install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +28,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src tests
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
 
 test: lint typecheck unit
+
+# the inner loop: SQLite only, no server (PostgreSQL, NATS, RabbitMQ, Redis), no slow tests
+test-quick: $(STAMP)
+	$(PYTEST) --no-servers -m "not slow"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

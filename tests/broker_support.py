@@ -1,7 +1,8 @@
 """Helpers for the broker publisher tests: messages, unique names, broker read-back, a TCP proxy.
 
-The servers are the ones running on this machine (NATS JetStream 4222,
-RabbitMQ 5672, Redis 6379); a server that cannot be reached fails the test.
+The servers are those of tests/services.py (NATS JetStream 4222, RabbitMQ 5672, Redis 6379
+on loopback unless an environment variable points elsewhere); the run stops at start when one
+cannot be reached.
 The proxy stands between a publisher and a real broker so a test can cause an
 outage (``cut()``: the port refuses connections and live ones are closed), a
 silent broker (``freeze()``: connections stay open and accepted, nothing is
@@ -27,16 +28,14 @@ import pika
 import pytest
 import redis
 
+from services import NATS, RABBITMQ, REDIS
 from signal_mgmt.errors import PublishError
 from signal_mgmt.outbox.events import OutboxMessage, event_id_for
 from signal_mgmt.outbox.publishers.base import Publisher
 
-NATS_URL = "nats://127.0.0.1:4222"
-NATS_PORT = 4222
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-AMQP_PORT = 5672
-REDIS_URL = "redis://127.0.0.1:6379/0"
-REDIS_PORT = 6379
+NATS_URL, NATS_PORT = NATS.url, NATS.port
+AMQP_URL, AMQP_PORT = RABBITMQ.url, RABBITMQ.port
+REDIS_URL, REDIS_PORT = REDIS.url, REDIS.port
 
 CREATED_AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 

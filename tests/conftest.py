@@ -1,17 +1,23 @@
-"""Test harness: every storage test runs on SQLite AND PostgreSQL.
+"""Test harness: every storage test runs on SQLite AND PostgreSQL through ``backend``.
 
-PostgreSQL: one template database per test session, migrated once; each test
-gets ``CREATE DATABASE ... TEMPLATE`` (fast) and drops it afterwards. An
-unreachable PostgreSQL fails the run; it never skips.
-SQLite: one migrated template file per session, copied per test.
+``backend`` is parametrized over both databases for every test that uses it, directly or
+through ``database_url`` / ``engine``; ``@pytest.mark.postgres_only`` keeps PostgreSQL only.
+PostgreSQL: one template database per test session (per xdist worker), migrated once; each
+database is ``CREATE DATABASE ... TEMPLATE`` (fast) and dropped afterwards. An unreachable
+server stops the run at start with one line naming it; a test never skips for it.
+SQLite: one migrated template file per session, copied per database.
+``--no-servers`` runs only what needs no server: the SQLite side, no broker tests.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
+from services import POSTGRES, first_problem
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.storage.migrations import upgrade
@@ -36,33 +43,56 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-PG_ADMIN_URL = os.environ.get(
-    "SIGNAL_MGMT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 BACKENDS = ["sqlite", "postgresql"]
+DROP_THREADS = 4
+NO_SERVERS = "--no-servers"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        NO_SERVERS,
+        action="store_true",
+        help="run only the tests that need no server: SQLite backend, no broker tests",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, in one line, when a server the suite needs is missing."""
+    is_xdist_worker = hasattr(session.config, "workerinput")  # the controller checked
+    if is_xdist_worker or session.config.getoption(NO_SERVERS):
+        return
+    problem = first_problem()
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def _admin_engine() -> Engine:
-    url = make_url(PG_ADMIN_URL)
+    url = make_url(POSTGRES.url)
     if url.drivername in {"postgresql", "postgres"}:
         url = url.set(drivername="postgresql+psycopg")
-    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=DROP_THREADS + 1)
 
 
 class PostgresDatabases:
-    """Creates and drops the databases of one test session."""
+    """Creates and drops the databases of one test session (one xdist worker)."""
 
     def __init__(self) -> None:
         self.admin = _admin_engine()
+        # the pid keeps parallel workers and parallel runs apart on the shared server
         self.prefix = f"sm_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.created: list[str] = []
+        self._numbers = itertools.count()
         self.template = self.create(template=None, migrate=True)
+        # DROP DATABASE forces a checkpoint (seconds on a busy server): a test does not wait
+        # for its database to go, and drops in flight together share one checkpoint.
+        self._dropper = ThreadPoolExecutor(DROP_THREADS, thread_name_prefix="drop-database")
+        self._drops: list[Future[None]] = []
 
     def url_for(self, name: str) -> URL:
         return self.admin.url.set(database=name)
 
     def create(self, template: str | None, migrate: bool = False) -> str:
-        name = f"{self.prefix}_{len(self.created)}"
+        name = f"{self.prefix}_{next(self._numbers)}"
         clause = f" TEMPLATE {template}" if template else ""
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
@@ -74,11 +104,22 @@ class PostgresDatabases:
         return name
 
     def drop(self, name: str) -> None:
+        self.created.remove(name)
+        self._drop(name)
+
+    def drop_soon(self, name: str) -> None:
+        """Drop in the background; ``close`` waits for it and re-raises its error."""
+        self.created.remove(name)
+        self._drops.append(self._dropper.submit(self._drop, name))
+
+    def _drop(self, name: str) -> None:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.created.remove(name)
 
     def close(self) -> None:
+        self._dropper.shutdown()
+        for drop in self._drops:
+            drop.result()
         for name in list(reversed(self.created)):
             self.drop(name)
         self.admin.dispose()
@@ -100,21 +141,62 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class Backend:
+    """The database a storage test runs on; hands out fresh, migrated databases of it."""
+
+    def __init__(self, request: pytest.FixtureRequest, name: str, folder: Path) -> None:
+        self.name = name
+        self._request = request
+        self._folder = folder
+        self._postgres: PostgresDatabases | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgresql"
+
+    def create_database(self) -> str:
+        """A URL to a new database at the migrations' head."""
+        if not self.is_postgres:
+            path = self._folder / f"{uuid.uuid4().hex}.db"
+            shutil.copyfile(self._request.getfixturevalue("sqlite_template"), path)
+            return f"sqlite:///{path}"
+        if self._postgres is None:  # the session's template is made on first use only
+            self._postgres = self._request.getfixturevalue("pg_databases")
+        name = self._postgres.create(template=self._postgres.template)
+        return self._postgres.url_for(name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        database = make_url(url).database
+        assert database is not None
+        if self._postgres is not None:
+            self._postgres.drop_soon(database)
+        else:
+            Path(database).unlink()
+
+    @contextmanager
+    def fresh_engine(self) -> Iterator[Engine]:
+        """An engine on a new database, disposed and dropped afterwards (one per example)."""
+        url = self.create_database()
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            self.drop_database(url)
+
+
 @pytest.fixture
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """SQLite or PostgreSQL: every test that uses it runs once on each."""
+    return Backend(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def database_url(backend: Backend) -> Iterator[str]:
     """A URL to a fresh, migrated database of the test's backend."""
-    backend: str = request.param
-    if backend == "sqlite":
-        path = tmp_path / "test.db"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
-    name = dbs.create(template=dbs.template)
-    yield dbs.url_for(name).render_as_string(hide_password=False)
-    dbs.drop(name)
+    url = backend.create_database()
+    yield url
+    backend.drop_database(url)
 
 
 @pytest.fixture
@@ -130,9 +212,25 @@ def clock() -> ManualClock:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize every test that (indirectly) needs ``database_url`` over both backends."""
-    if "database_url" in metafunc.fixturenames:
+    """Parametrize every test that (indirectly) uses ``backend`` over both databases."""
+    if "backend" in metafunc.fixturenames:
         backends = BACKENDS
         if metafunc.definition.get_closest_marker("postgres_only"):
             backends = ["postgresql"]
-        metafunc.parametrize("database_url", backends, indirect=True)
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+def _needs_a_server(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    on_postgres = callspec is not None and callspec.params.get("backend") == "postgresql"
+    uses_postgres = "pg_databases" in getattr(item, "fixturenames", ())
+    return on_postgres or uses_postgres or item.get_closest_marker("brokers") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption(NO_SERVERS):
+        return
+    deselected = [item for item in items if _needs_a_server(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not _needs_a_server(item)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
+from conftest import Backend
 from signal_mgmt.cli import app
 from signal_mgmt.demo.day import DemoConfig, TradingDay
 from signal_mgmt.demo.invariants import facts_have_one_published_event
@@ -25,19 +25,11 @@ SMALL_SYMBOLS, SMALL_USERS = 6, 3
 
 
 @pytest.fixture
-def other_database_url(
-    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
+def other_database_url(backend: Backend) -> Iterator[str]:
     """A second fresh, migrated database of the same backend as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        path = tmp_path / "other.db"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    databases = request.getfixturevalue("pg_databases")
-    name = databases.create(template=databases.template)
-    yield databases.url_for(name).render_as_string(hide_password=False)
-    databases.drop(name)
+    url = backend.create_database()
+    yield url
+    backend.drop_database(url)
 
 
 def run_day(url: str, events: Path, seed: int = 10) -> dict[str, Any]:
@@ -68,19 +60,21 @@ def test_a_seeded_day_holds_every_invariant_and_repeats(
     assert all(check["ok"] for check in first["invariants"])
     assert first == second
     # the day did exercise the library: trades, faults, a restart
-    assert first["signals"] > 0
-    assert first["trades"]["closed"] > 0
-    assert first["trades"]["still_open"] == 0
-    assert first["faults"]["restarts"] == 1
+    stored, this_run = first["database"], first["this_run"]
+    assert stored["signals"] > 0
+    assert stored["trades"]["closed"] > 0
+    assert stored["trades"]["still_open"] == 0
+    assert this_run["faults"]["restarts"] == 1
     # seed 10 breaks out right after the restart time: the crash leaves deliveries
     # unqualified, and the new instances' replay qualifies them and opens their trades
-    replayed = first["faults"]["replayed_after_restart"]
+    replayed = this_run["faults"]["replayed_after_restart"]
     assert replayed["deliveries_qualified"] > 0
     assert replayed["trades_advanced"] > 0
-    assert first["entry_intents"]["rejected_by_reason"]["BROKER_DISCONNECTED"] > 0
-    assert first["events"]["published_this_run"] == first["events"]["published_total"] > 0
+    assert stored["entry_intents"]["rejected_by_reason"]["BROKER_DISCONNECTED"] > 0
+    assert this_run["events_published"] == stored["outbox"]["published"] > 0
+    assert this_run["events_emitted_by_type"]["SIGNAL_PUBLISHED"] == stored["signals"]
     lines = (tmp_path / "first.jsonl").read_text().splitlines()
-    assert len(lines) == first["events"]["published_this_run"]
+    assert len(lines) == this_run["events_published"]
 
 
 def test_rerunning_a_day_on_the_same_database_is_a_replay(
@@ -91,9 +85,10 @@ def test_rerunning_a_day_on_the_same_database_is_a_replay(
     again = run_day(database_url, events)
 
     assert again["invariants_hold"], again["invariants"]
-    assert again["events"]["published_this_run"] == 0
+    assert again["this_run"]["events_published"] == 0
+    assert again["database"]["outbox"] == first["database"]["outbox"]
     for section in ("signals", "deliveries", "entry_intents", "trades", "pnl"):
-        assert again[section] == first[section]
+        assert again["database"][section] == first["database"][section]
 
 
 def test_a_fact_without_its_event_fails_the_check(database_url: str, tmp_path: Path) -> None:
@@ -141,14 +136,10 @@ def test_command_runs_a_day_and_writes_the_json_summary(tmp_path: Path) -> None:
     assert "Invariants" in result.output
     summary = json.loads(summary_path.read_text())
     assert summary["invariants_hold"] is True
-    assert summary["run"] == {
-        "date": "2026-11-25",
-        "seed": 7,
-        "symbols": 4,
-        "users": 2,
-        "ticks": summary["run"]["ticks"],
-        "breakouts": summary["run"]["breakouts"],
-    }
+    assert summary["run"] == {"date": "2026-11-25", "seed": 7, "symbols": 4, "users": 2}
+    assert summary["this_run"]["ticks"] > 0
+    assert "This run" in result.output
+    assert "In the database: trading day 2026-11-25" in result.output
 
 
 def test_command_exits_non_zero_when_an_invariant_fails(tmp_path: Path) -> None:

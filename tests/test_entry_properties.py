@@ -3,11 +3,10 @@ yields one row and one event per fact, through the whole ENTRY path, on both bac
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
+from conftest import Backend
 from entry_world import make_world
 from signal_mgmt.entry import EntryCoordinator
 from signal_mgmt.entry.qualification import EntryQualificationService
@@ -31,40 +31,16 @@ from signal_mgmt.models import (
     TradeIntentStatus,
     TradeStatus,
 )
-from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms import TradeOpener
 
 TICKS = {"INFY": Decimal("0.05"), "TCS": Decimal("0.10"), "RELIANCE": Decimal("0.05")}
 
 
 @pytest.fixture
-def fresh_engine(
-    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, sqlite_template: Path
-) -> Iterator[Callable[[], Engine]]:
+def fresh_engine(backend: Backend) -> Iterator[Callable[[], Engine]]:
     """A new migrated database per call (per Hypothesis example), on the test's backend."""
-    backend = request.node.callspec.params["database_url"]
-    engines: list[Engine] = []
-    pg_names: list[str] = []
-
-    def make() -> Engine:
-        if backend == "sqlite":
-            path = tmp_path / f"example{len(engines)}.db"
-            shutil.copyfile(sqlite_template, path)
-            url = f"sqlite:///{path}"
-        else:
-            dbs = request.getfixturevalue("pg_databases")
-            pg_names.append(dbs.create(template=dbs.template))
-            url = dbs.url_for(pg_names[-1]).render_as_string(hide_password=False)
-        engines.append(make_engine(url))
-        return engines[-1]
-
-    yield make
-    for engine in engines:
-        engine.dispose()
-    if pg_names:
-        dbs = request.getfixturevalue("pg_databases")
-        for name in pg_names:
-            dbs.drop(name)
+    with ExitStack() as databases:
+        yield lambda: databases.enter_context(backend.fresh_engine())
 
 
 spec = st.tuples(

@@ -11,14 +11,11 @@ committed event is delivered, once after de-duplication by event_id.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -29,7 +26,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Connection, Engine, RootTransaction, select, text
 
-from conftest import PostgresDatabases
+from conftest import Backend
 from outbox_support import assert_key_order, first_deliveries, tick
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
@@ -214,25 +211,14 @@ class OutboxMachine(RuleBasedStateMachine):
         return opened
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_outbox_state_machine(
-    backend: str, request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
-) -> None:
-    counter = iter(range(1_000_000))
-
+def test_outbox_state_machine(backend: Backend) -> None:
     def new_database() -> tuple[str, Callable[[], None]]:
-        if backend == "sqlite":
-            path = tmp_path / f"example-{next(counter)}.db"
-            shutil.copyfile(sqlite_template, path)
-            return f"sqlite:///{path}", path.unlink
-        databases: PostgresDatabases = request.getfixturevalue("pg_databases")
-        name = databases.create(template=databases.template)
-        url = databases.url_for(name).render_as_string(hide_password=False)
-        return url, lambda: databases.drop(name)
+        url = backend.create_database()
+        return url, lambda: backend.drop_database(url)
 
     machine = type(
-        f"OutboxMachine_{backend}",
+        f"OutboxMachine_{backend.name}",
         (OutboxMachine,),
-        {"new_database": staticmethod(new_database), "concurrent": backend == "postgresql"},
+        {"new_database": staticmethod(new_database), "concurrent": backend.is_postgres},
     )
     run_state_machine_as_test(machine)

@@ -30,6 +30,8 @@ from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.nats import NatsPublisher, from_url
 
+pytestmark = pytest.mark.brokers
+
 
 @pytest.fixture
 def stream() -> Iterator[NatsStream]:

@@ -28,6 +28,8 @@ from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
 from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher, from_url
 
+pytestmark = pytest.mark.brokers
+
 
 @pytest.fixture
 def binding() -> Iterator[AmqpBinding]:

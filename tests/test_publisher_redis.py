@@ -27,6 +27,8 @@ from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import PARTITION_KEY_HEADER, decode
 from signal_mgmt.outbox.publishers.redis import RedisStreamPublisher, from_url
 
+pytestmark = pytest.mark.brokers
+
 
 @pytest.fixture
 def keys() -> Iterator[RedisKeys]:
