@@ -3,19 +3,17 @@ tick path, cooldown across service instances, exactly-once close with the right 
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
+from conftest import Backend
 from entry_support import AT
 from exit_support import candidate, event_types, rows, seed
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
@@ -30,7 +28,6 @@ from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.exit.store import rebuild_detector, save_water_marks
 from signal_mgmt.market import ManualClock
 from signal_mgmt.models import LIVE_EXIT_STATUSES, ExitIntent, ExitReason, OrderPurpose, Trade
-from signal_mgmt.storage.db import make_engine
 from signal_mgmt.tms.close import TradeCloser
 
 FreshEngine = Callable[[], AbstractContextManager[Engine]]
@@ -38,29 +35,9 @@ COOLDOWN = timedelta(seconds=120)
 
 
 @pytest.fixture
-def fresh_engine(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> FreshEngine:
+def fresh_engine(backend: Backend) -> FreshEngine:
     """A new migrated database per Hypothesis example (the test's backend)."""
-    template: Path = request.getfixturevalue("sqlite_template")
-    pg = request.getfixturevalue("pg_databases") if database_url.startswith("postgres") else None
-
-    @contextmanager
-    def make() -> Iterator[Engine]:
-        if pg is None:
-            path = tmp_path / f"{uuid.uuid4().hex}.db"
-            shutil.copyfile(template, path)
-            engine = make_engine(f"sqlite:///{path}")
-            yield engine
-            engine.dispose()
-            return
-        name = pg.create(template=pg.template)
-        engine = make_engine(pg.url_for(name).render_as_string(hide_password=False))
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-            pg.drop(name)
-
-    return make
+    return backend.fresh_engine
 
 
 def live_exits_per_trade(engine: Engine) -> dict[int, int]:

@@ -36,6 +36,8 @@ from signal_mgmt.outbox.publishers.spec import publisher_from_spec
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.storage.db import transaction
 
+pytestmark = pytest.mark.brokers
+
 KEYS = ("NSE:INFY", "NSE:TCS", "NSE:SBIN", "NSE:HDFC")
 
 

@@ -46,7 +46,8 @@ ExactMoney = Annotated[
     Decimal, Field(ge=0, lt=MAX_MONEY, allow_inf_nan=False, decimal_places=MONEY_SCALE)
 ]
 """A non-negative amount stored as given."""
-Id = Annotated[int, Field(gt=0, le=MAX_ID)]
+Id = Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]
+"""A row id: an int (never a bool or a numeric string) in 1..MAX_ID."""
 
 
 class InputModel(BaseModel):

@@ -11,15 +11,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from signal_mgmt.cli.common import DATABASE_URL_HELP, one_line_errors, open_engine, settings_for
+from signal_mgmt.demo.accounts import pick_symbols
 from signal_mgmt.demo.day import DemoConfig, StepStatus, TradingDay, trading_session
 from signal_mgmt.demo.render import render_summary
+from signal_mgmt.demo.sample import load_sample_instruments
 from signal_mgmt.demo.summary import build_summary
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.calendar import ExchangeCalendar, nse_calendar
 from signal_mgmt.market.clock import SystemClock
-from signal_mgmt.storage.migrations import upgrade
+from signal_mgmt.outbox.publishers.jsonl import appendable_file
+from signal_mgmt.storage.migrations import downgrade, upgrade
 
 INVARIANT_FAILED = 1
+MAX_USERS = 1000
 
 EventsFile = typer.Option(
     Path("demo-events.jsonl"), "--events", help="JSONL file the relay publishes to (appended)."
@@ -40,8 +44,27 @@ def _trading_day(text: str | None, calendar: ExchangeCalendar) -> date:
         raise InvalidInputError(
             f"bad --date {text!r}: expected YYYY-MM-DD", field="date", value=text
         ) from None
+    known = sorted({holiday.year for holiday in calendar.holidays})
+    if day.year not in known:
+        raise InvalidInputError(
+            f"--date {day}: the NSE calendar knows the holidays of {known[0]}-{known[-1]} only",
+            field="date",
+            value=text,
+        )
     trading_session(calendar, day)  # refuses holidays and weekends with a clear message
     return day
+
+
+def _check_arguments(symbols: int, users: int, events: Path, json_summary: Path | None) -> None:
+    """Everything the day needs from its flags, checked before a database is touched."""
+    pick_symbols(load_sample_instruments(), symbols)  # refuses a count outside the sample
+    if not 1 <= users <= MAX_USERS:
+        raise InvalidInputError(
+            f"--users must be at least 1 and at most {MAX_USERS}", field="users", value=users
+        )
+    appendable_file(events)
+    if json_summary is not None:
+        appendable_file(json_summary)
 
 
 def demo(
@@ -56,14 +79,23 @@ def demo(
     events: Path = EventsFile,
     json_summary: Path | None = JsonSummary,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start from an empty database (drops the library's tables first)."
+    ),
 ) -> None:
-    """Simulate an NSE trading day end to end; exit 1 if an invariant fails."""
+    """Simulate an NSE trading day end to end; exit 1 if an invariant fails.
+
+    Every flag is checked before the database is created or migrated.
+    """
     console = Console()
     with one_line_errors():
         trading = _trading_day(day, nse_calendar())
+        _check_arguments(symbols, users, events, json_summary)
         settings = settings_for(database_url)
         engine = open_engine(settings, create=True)
         try:
+            if fresh:
+                downgrade(engine, "base")
             upgrade(engine)
             config = DemoConfig(
                 day=trading,

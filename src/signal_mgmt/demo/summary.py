@@ -1,5 +1,8 @@
-"""The end-of-day summary, read back from the database (the day's rows) and the run.
+"""The end-of-day summary: what THIS run did, apart from what the database holds.
 
+``this_run`` counts the run's own work (ticks, candidates, events it emitted and
+published, faults); ``database`` reads back the trading day's rows and the
+outbox, which include earlier runs on the same database (a rerun is a replay).
 The summary is plain JSON-ready data, so ``--json-summary`` writes exactly what
 the table shows, and two runs with one seed can be compared as a whole.
 """
@@ -89,6 +92,9 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
     by_status = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
     outbox: dict[str, int] = {row[0]: row[1] for row in conn.execute(by_status)}
     new_events = read_new_events(run.config.events_path, run.baseline.events_offset)
+    emitted = conn.execute(
+        select(OutboxRow.event_type).where(OutboxRow.id > run.baseline.max_outbox_id)
+    ).scalars()
     still_open = sum(t.status in (TradeStatus.OPEN, TradeStatus.PENDING_ENTRY) for t in trades)
     checks = [
         facts_have_one_published_event(conn),
@@ -104,39 +110,49 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
     exit_filled = [e for e in exits if e.status == ExitIntentStatus.FILLED]
     return {
         "run": _run_section(run),
-        "signals": conn.execute(select(func.count()).where(Signal.signal_day == day)).scalar_one(),
-        "deliveries": deliveries,
-        "entry_intents": {
-            "approved": len(approved),
-            "rejected": len(rejected),
-            "rejected_by_reason": _reasons([list(i.reason_codes) for i in rejected]),
-            "approved_notes": _reasons([list(i.reason_codes) for i in approved]),
-            "by_final_status": _count_by([i.status for i in intents]),
+        "this_run": {
+            "ticks": run.counts.ticks,
+            "breakouts": run.counts.breakouts,
+            "exit_candidates": run.counts.exit_candidates,
+            "exits_suppressed_in_episode": run.counts.exits_suppressed,
+            "events_emitted_by_type": _count_by(list(emitted)),
+            "events_published": len(new_events),
+            "faults": _faults_section(run),
         },
-        "trades": {
-            "opened": sum(t.status in (TradeStatus.OPEN, TradeStatus.CLOSED) for t in trades),
-            "entry_failed": sum(t.status == TradeStatus.ENTRY_FAILED for t in trades),
-            "closed": sum(t.status == TradeStatus.CLOSED for t in trades),
-            "still_open": still_open,
+        "database": {
+            "trading_day": day.isoformat(),
+            "signals": conn.execute(
+                select(func.count()).where(Signal.signal_day == day)
+            ).scalar_one(),
+            "deliveries": deliveries,
+            "entry_intents": {
+                "approved": len(approved),
+                "rejected": len(rejected),
+                "rejected_by_reason": _reasons([list(i.reason_codes) for i in rejected]),
+                "approved_notes": _reasons([list(i.reason_codes) for i in approved]),
+                "by_final_status": _count_by([i.status for i in intents]),
+            },
+            "trades": {
+                "opened": sum(t.status in (TradeStatus.OPEN, TradeStatus.CLOSED) for t in trades),
+                "entry_failed": sum(t.status == TradeStatus.ENTRY_FAILED for t in trades),
+                "closed": sum(t.status == TradeStatus.CLOSED for t in trades),
+                "still_open": still_open,
+            },
+            "exits": {
+                "exit_signals": exit_signals,
+                "approved": len(exits) - len(exit_rejected),
+                "rejected": len(exit_rejected),
+                "rejected_by_reason": _reasons([list(e.reason_codes) for e in exit_rejected]),
+                "filled_by_exit_reason": _count_by([e.exit_reason for e in exit_filled]),
+                "by_final_status": _count_by([e.status for e in exits]),
+            },
+            "pnl": _pnl_section(run, trades),
+            "outbox": {
+                "published": outbox.get(OutboxStatus.PUBLISHED, 0),
+                "pending": outbox.get(OutboxStatus.PENDING, 0),
+                "dead_letters": outbox.get(OutboxStatus.DEAD, 0),
+            },
         },
-        "exits": {
-            "candidates": run.counts.exit_candidates,
-            "suppressed_in_episode": run.counts.exits_suppressed,
-            "exit_signals": exit_signals,
-            "approved": len(exits) - len(exit_rejected),
-            "rejected": len(exit_rejected),
-            "rejected_by_reason": _reasons([list(e.reason_codes) for e in exit_rejected]),
-            "filled_by_exit_reason": _count_by([e.exit_reason for e in exit_filled]),
-            "by_final_status": _count_by([e.status for e in exits]),
-        },
-        "pnl": _pnl_section(run, trades),
-        "events": {
-            "published_this_run": len(new_events),
-            "published_total": outbox.get(OutboxStatus.PUBLISHED, 0),
-            "pending": outbox.get(OutboxStatus.PENDING, 0),
-            "dead_letters": outbox.get(OutboxStatus.DEAD, 0),
-        },
-        "faults": _faults_section(run),
         "invariants": [_check(c) for c in checks],
         "invariants_hold": all(c.ok for c in checks),
     }
@@ -149,8 +165,6 @@ def _run_section(run: DemoRun) -> dict[str, Any]:
         "seed": config.seed,
         "symbols": config.symbols,
         "users": config.users,
-        "ticks": run.counts.ticks,
-        "breakouts": run.counts.breakouts,
     }
 
 
