@@ -9,7 +9,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from signal_mgmt.errors import InvalidInputError, TransientStorageError, translate_db_errors
+from signal_mgmt.errors import (
+    InvalidInputError,
+    TransientStorageError,
+    describe,
+    translate_db_errors,
+)
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.listen import PgListener
 from signal_mgmt.outbox.metrics import InFlightBatch, LatencyHistogram
@@ -176,7 +181,7 @@ class RelayThread:
                 return self.relay.run_once()
         except TransientStorageError as error:
             # The database went away for a moment: not a reason to stop relaying.
-            log.warning("outbox: database unavailable, retrying: %s", error)
+            log.warning("outbox: database unavailable, retrying: %s", describe(error))
             self.relay.stopping.wait(STORAGE_RETRY_SECONDS)
             return 0
 
