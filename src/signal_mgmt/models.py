@@ -152,7 +152,7 @@ def partial_index(name: str, *columns: str, where: str, unique: bool = False) ->
 class OutboxStatus(StrEnum):
     PENDING = "PENDING"
     PUBLISHED = "PUBLISHED"
-    DEAD = "DEAD"  # gave up after max_attempts; blocks the later events of its key
+    DEAD = "DEAD"  # refused for good (a permanent error); blocks the later events of its key
     PARKED = "PARKED"  # set aside by an operator; the later events of its key flow on
 
 
