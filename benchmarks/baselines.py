@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -9,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from database import BenchDatabase
 from measure import Work
@@ -17,11 +21,9 @@ from psycopg.types.json import Jsonb
 
 OUTBOX_COLUMNS = (
     "event_id, event_type, aggregate_type, aggregate_id, partition_key, payload, headers,"
-    " created_at, available_at, attempts, status, xact_id"
+    " created_at, available_at, attempts, status"
 )
-OUTBOX_VALUES = (
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 'PENDING', pg_current_xact_id()::text::bigint)"
-)
+OUTBOX_VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 'PENDING')"
 
 
 def outbox_params(event_type: str, aggregate: str, aggregate_id: object) -> tuple[object, ...]:
@@ -130,8 +132,8 @@ def seed_pending(database: BenchDatabase, schema: str, rows: int, keys: int = 10
         conn.execute(
             f"INSERT INTO {schema}.outbox ({OUTBOX_COLUMNS})"
             " SELECT gen_random_uuid(), 'BENCH', 'bench', (g %% %s)::text, 'bench:' || (g %% %s),"
-            " jsonb_build_object('n', g), '{}'::jsonb, now(), now(), 0, 'PENDING',"
-            " pg_current_xact_id()::text::bigint FROM generate_series(1, %s) AS g",
+            " jsonb_build_object('n', g), '{}'::jsonb, now(), now(), 0, 'PENDING'"
+            " FROM generate_series(1, %s) AS g",
             (keys, keys, rows),
         )
         conn.commit()
@@ -211,3 +213,38 @@ def notify_latency(database: BenchDatabase, count: int, per_second: float) -> li
     if not all(woke):
         raise RuntimeError("raw listener missed notifications")
     return [w - c for w, c in zip(woke, committed, strict=True)]
+
+
+def _hold_a_session_lock(conninfo: str) -> None:
+    """A child process: take a session-level advisory lock, say so, and wait to be killed."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(4242, 1)")
+        print("locked", flush=True)
+        threading.Event().wait()
+
+
+def lock_release_after_kill(database: BenchDatabase, rounds: int) -> list[float]:
+    """Benchmark 8 baseline: SIGKILL of a process holding a session advisory lock -> another
+    connection, trying every millisecond, holds it (seconds): the server's own floor."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import baselines;"
+        " baselines._hold_a_session_lock(sys.argv[2])"
+    )
+    folder = str(Path(__file__).parent)
+    times = []
+    with database.connect(autocommit=True) as conn:
+        for _ in range(rounds):
+            command = [sys.executable, "-c", code, folder, database.conninfo]
+            with subprocess.Popen(command, stdout=subprocess.PIPE) as holder:
+                assert holder.stdout is not None
+                holder.stdout.readline()
+                killed = time.monotonic()
+                holder.send_signal(signal.SIGKILL)
+            try_lock = "SELECT pg_try_advisory_lock(4242, 1)"
+            while conn.execute(try_lock).fetchone() != (True,):
+                time.sleep(0.001)
+            times.append(time.monotonic() - killed)
+            conn.execute("SELECT pg_advisory_unlock(4242, 1)")
+    return times

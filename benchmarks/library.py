@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -275,3 +278,141 @@ def publish_latency(
     if missing:
         raise RuntimeError(f"{len(missing)} events not published within 30 s")
     return [publisher.published[event_id] - at for event_id, at in committed.items()]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Benchmark 7: per event, when it committed (ns since the stream began) and its latency."""
+
+    samples: list[tuple[int, int]]
+    table: dict[str, int]
+    """pg_stat_user_tables of the outbox afterwards (updates, HOT updates, dead rows, vacuums)."""
+
+
+def _produce_keyed(url: str, count: int, per_second: float, tag: str, keys: int) -> Any:
+    """Like ``_produce``, with ``keys`` partition keys taking turns (each emit locks its key)."""
+    engine = make_engine(url)
+    clock = SystemClock()
+    committed: dict[str, int] = {}
+
+    def one(i: int) -> None:
+        event = Event[BenchRecorded](
+            event_type="BENCH_RECORDED",
+            aggregate_type="bench",
+            aggregate_id=str(i),
+            idempotency_key=f"{tag}:{i}",
+            partition_key=f"bench:{i % keys}",
+            payload=BenchRecorded(bench_id=i),
+        )
+        with transaction(engine) as conn:
+            emit(conn, event, clock)
+        committed[str(event.event_id)] = time.monotonic_ns()
+
+    try:
+        paced(count, per_second, one)
+    finally:
+        engine.dispose()
+    return committed
+
+
+def _keyed_producer_process(
+    url: str, count: int, per_second: float, tag: str, keys: int
+) -> Callable[[], Any]:
+    return lambda: _produce_keyed(url, count, per_second, tag, keys)
+
+
+def latency_stream(
+    database: BenchDatabase, seconds: float, per_second: float, keys: int = 100
+) -> Stream:
+    """Benchmark 7: a steady stream from another process through a ``RelayThread`` (NOTIFY)."""
+    count = int(seconds * per_second)
+    engine = database.engine()
+    publisher = _TimingPublisher()
+    relay = RelayThread(OutboxRelay(engine, publisher), poll_interval=1.0).start()
+    tag = uuid.uuid4().hex
+    try:
+        while not relay.running:
+            time.sleep(0.01)
+        _, (committed,) = run_together(
+            _keyed_producer_process, (database.url, count, per_second, tag, keys), 1
+        )
+        deadline = time.monotonic() + 30
+        while len(publisher.published) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        relay.stop()
+        engine.dispose()
+    missing = committed.keys() - publisher.published.keys()
+    if missing:
+        raise RuntimeError(f"{len(missing)} events not published within 30 s")
+    start = min(committed.values())
+    samples = sorted(
+        (at - start, publisher.published[event_id] - at) for event_id, at in committed.items()
+    )
+    with database.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd, n_dead_tup, autovacuum_count, autoanalyze_count"
+            " FROM pg_stat_user_tables WHERE relid = 'public.outbox'::regclass"
+        ).fetchone()
+    names = ("updates", "hot_updates", "dead_rows", "autovacuums", "autoanalyzes")
+    return Stream(samples, dict(zip(names, row or (), strict=True)))
+
+
+HANGS_IN_PUBLISH = """
+import sys, threading, time
+from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.storage.db import make_engine
+
+class Hangs:
+    def publish(self, messages):
+        print(len(messages), flush=True)
+        threading.Event().wait()
+
+relay = OutboxRelay(make_engine(sys.argv[1]), Hangs())
+while not relay.run_once():
+    time.sleep(0.001)
+"""
+
+
+def takeover_after_kill(database: BenchDatabase, rounds: int, events: int = 20) -> list[float]:
+    """Benchmark 8: a relay process holding ``events`` events in flight is SIGKILLed; seconds
+    until a ``RelayThread`` (default poll interval 1 s, nothing else wakes it) published them."""
+    engine = database.engine()
+    clock = SystemClock()
+    times = []
+    try:
+        for round_ in range(rounds):
+            command = [sys.executable, "-c", HANGS_IN_PUBLISH, database.url]
+            publisher = _TimingPublisher()
+            with subprocess.Popen(command, stdout=subprocess.PIPE) as holder:
+                assert holder.stdout is not None
+                with transaction(engine) as conn:
+                    emit(
+                        conn,
+                        [
+                            Event[BenchRecorded](
+                                event_type="BENCH_RECORDED",
+                                aggregate_type="bench",
+                                aggregate_id=str(n),
+                                idempotency_key=f"takeover:{round_}:{n}",
+                                partition_key=f"takeover:{n % 2}",
+                                payload=BenchRecorded(bench_id=n),
+                            )
+                            for n in range(events)
+                        ],
+                        clock,
+                    )
+                if int(holder.stdout.readline()) != events:
+                    raise RuntimeError("the relay to kill did not take every event")
+                survivor = RelayThread(OutboxRelay(engine, publisher), poll_interval=1.0).start()
+                killed = time.monotonic_ns()
+                holder.send_signal(signal.SIGKILL)
+            try:
+                while len(publisher.published) < events:
+                    time.sleep(0.001)
+            finally:
+                survivor.stop()
+            times.append((min(publisher.published.values()) - killed) / 1e9)
+    finally:
+        engine.dispose()
+    return times

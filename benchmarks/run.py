@@ -1,10 +1,15 @@
 """Benchmarks of signal_mgmt on PostgreSQL, each next to a raw psycopg baseline of the same run.
 
     python benchmarks/run.py [--quick] [--json PATH] [--database-url URL] [--repeat N]
+                             [--minutes M] [--only N ...]
 
-A fresh database is created next to ``--database-url`` (default: the local
-``postgres`` database), migrated, and dropped at the end. Every figure is the
-median of ``--repeat`` runs (3; 1 with ``--quick``).
+By default the run starts a private PostgreSQL 15 cluster of its own (``initdb``
+into a temporary folder, a free loopback port, the server's default settings:
+fsync and autovacuum on), named in the output, and removes it at the end; with
+``--database-url`` it uses that server instead. A fresh database is created,
+migrated, and dropped at the end. Every figure is the median of ``--repeat``
+runs (3; 1 with ``--quick``); benchmark 7 (the stream, ``--minutes``, 10 by
+default) and 8 (takeover) run once.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # pg_cluster
 
 import baselines
 import exits
@@ -30,7 +38,10 @@ import library
 from database import BenchDatabase, bench_database, reset
 from measure import Figure, interleaved_rates, median_figures, percentiles_ms
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from pg_cluster import PgCluster
+
+SERVER_DEFAULTS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""pg_cluster's test cluster turns these off; a benchmark runs with the server's defaults."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,8 @@ class Sizes:
     detection_ticks: int
     naive_ticks: int
     exit_trades: int
+    stream_minutes: float = 10.0
+    takeover_rounds: int = 5
 
     @classmethod
     def for_run(cls, quick: bool) -> Sizes:
@@ -277,6 +290,49 @@ def bench_tick_to_exit(database: BenchDatabase, sizes: Sizes) -> list[Comparison
     ]
 
 
+def bench_latency_stream(database: BenchDatabase, sizes: Sizes) -> list[Comparison]:
+    rate = sizes.latency_rate
+    reset(database, "raw.outbox")
+    raw = percentiles_ms(baselines.notify_latency(database, sizes.latency_events, rate), "raw")
+    reset(database, "public.outbox")
+    stream = library.latency_stream(database, sizes.stream_minutes * 60, rate)
+    print(f"7. outbox table after the stream: {stream.table}", file=sys.stderr)
+    minutes: dict[int, list[int]] = {}
+    for committed_at, latency in stream.samples:
+        minutes.setdefault(int(committed_at // 60_000_000_000), []).append(latency)
+    comparisons = []
+    for minute, latencies in sorted(minutes.items()):
+        figures = percentiles_ms(latencies, f"minute {minute + 1}")
+        for figure, baseline, bound in zip(figures, raw, (1.0, 3.0, None), strict=True):
+            comparisons.append(
+                Comparison(
+                    f"7. stream {rate:g}/s, other process, NOTIFY: {figure.name}",
+                    figure,
+                    Figure(f"raw LISTEN/NOTIFY wake {baseline.name.split()[-1]}",
+                           baseline.value, "ms", False),
+                    "-" if bound is None else f"< {bound:g} ms",
+                    at_most=bound,
+                )
+            )  # fmt: skip
+    return comparisons
+
+
+def bench_takeover(database: BenchDatabase, sizes: Sizes) -> list[Comparison]:
+    reset(database, "public.outbox")
+    ours = library.takeover_after_kill(database, sizes.takeover_rounds)
+    raw = baselines.lock_release_after_kill(database, sizes.takeover_rounds)
+    return [
+        Comparison(
+            f"8. takeover after SIGKILL ({sizes.takeover_rounds} rounds): {name}",
+            Figure(f"RelayThread (poll 1 s) publishes {name}", pick(ours), "s", False),
+            Figure(f"raw: a peer holds the dead session's lock {name}", pick(raw), "s", False),
+            "< 2 s",
+            at_most=2.0,
+        )
+        for name, pick in (("median", statistics.median), ("max", max))
+    ]
+
+
 BENCHMARKS: list[Benchmark] = [
     bench_domain_event,
     bench_signal_fanout,
@@ -284,7 +340,12 @@ BENCHMARKS: list[Benchmark] = [
     bench_publish_latency,
     bench_exit_detection,
     bench_tick_to_exit,
+    bench_latency_stream,
+    bench_takeover,
 ]
+
+RUN_ONCE = {bench_latency_stream, bench_takeover}
+"""Long (the stream) or made of rounds already (takeover): not repeated."""
 
 
 def run_all(
@@ -294,7 +355,8 @@ def run_all(
     for number, benchmark in enumerate(BENCHMARKS, 1):
         if only and number not in only:
             continue
-        runs = [benchmark(database, sizes) for _ in range(repeat)]
+        times = 1 if benchmark in RUN_ONCE else repeat
+        runs = [benchmark(database, sizes) for _ in range(times)]
         for i, first in enumerate(runs[0]):
             ours = median_figures([[run[i].library] for run in runs])[0]
             raw = None
@@ -305,12 +367,15 @@ def run_all(
 
 
 def server_facts(database: BenchDatabase) -> str:
+    names = ("server_version", "fsync", "synchronous_commit", "autovacuum", "shared_buffers")
     with database.connect(autocommit=True) as conn:
-        version, fsync, commit = (
-            str(conn.execute(f"SHOW {name}").fetchall()[0][0])
-            for name in ("server_version", "fsync", "synchronous_commit")
+        version, fsync, commit, autovacuum, buffers = (
+            str(conn.execute(f"SHOW {name}").fetchall()[0][0]) for name in names
         )
-    return f"PostgreSQL {version} (fsync {fsync}, synchronous_commit {commit})"
+    return (
+        f"PostgreSQL {version} (fsync {fsync}, synchronous_commit {commit},"
+        f" autovacuum {autovacuum}, shared_buffers {buffers})"
+    )
 
 
 def _figure(figure: Figure) -> str:
@@ -333,19 +398,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    parser.add_argument("--database-url", default=DEFAULT_URL, help="PostgreSQL admin URL")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL admin URL (default: a private cluster of our own)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, help="length of benchmark 7's stream (default 10, 1 with --quick)"
+    )
     parser.add_argument("--repeat", type=int, help="runs per benchmark (median is reported)")
     parser.add_argument(
-        "--only", type=int, action="append", help="run only benchmark N (1-6); repeatable"
+        "--only", type=int, action="append", help="run only benchmark N (1-8); repeatable"
     )
     args = parser.parse_args(argv)
     sizes = Sizes.for_run(args.quick)
+    minutes = args.minutes or (1.0 if args.quick else sizes.stream_minutes)
+    sizes = replace(sizes, stream_minutes=minutes)
     repeat = args.repeat or (1 if args.quick else 3)
     console = Console(width=180)  # the table is wide; do not fold it at 80 when piped
     started = datetime.now(UTC)
     load_before = os.getloadavg()
-    with bench_database(args.database_url) as database:
-        server = server_facts(database)
+    with ExitStack() as stack:
+        url, where = args.database_url, "the server at --database-url"
+        if url is None:
+            cluster = stack.enter_context(PgCluster.started(SERVER_DEFAULTS))
+            url, where = (
+                cluster.url(),
+                f"a private cluster (initdb {cluster.data}, port {cluster.port})",
+            )
+        database = stack.enter_context(bench_database(url))
+        server = f"{server_facts(database)} on {where}"
         comparisons = run_all(database, sizes, repeat, args.only)
     load_after = os.getloadavg()
     report(comparisons, console)
