@@ -36,8 +36,10 @@ class Event(InputModel, Generic[PayloadT]):
 
     ``idempotency_key`` is the key of the fact the event announces (e.g. the
     signal's id); together with ``event_type`` it fixes ``event_id``.
-    ``partition_key`` orders delivery: events of one key are published in the
-    order they were committed. It defaults to ``aggregate_type:aggregate_id``.
+    ``partition_key`` orders delivery: the events of one key are first-delivered
+    in outbox id order, which is the commit order of their writers (``emit``
+    holds a lock per key until the transaction ends), and within one ``emit``
+    the order given. It defaults to ``aggregate_type:aggregate_id``.
     """
 
     event_type: str = Field(min_length=1, max_length=64, pattern=_NAME)
