@@ -191,7 +191,7 @@ class _Attempt:
     messages: list[OutboxMessage]
     done: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    error: PublishError | None = None
+    error: Exception | None = None
 
 
 class _Worker:
@@ -229,6 +229,9 @@ class _Worker:
                         f"RabbitMQ publish failed: {error!r}", transient=_is_transient(error)
                     )
                     attempt.error.__cause__ = error
+                except Exception as error:  # a bug: the caller re-raises it, the relay stops
+                    self._disconnect()
+                    attempt.error = error
                 finally:
                     attempt.done.set()
         finally:
