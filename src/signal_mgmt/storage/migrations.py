@@ -91,16 +91,16 @@ def _adopt_legacy_version(
     """
     legacy = MigrationContext.configure(connection)  # reads alembic_version, if it exists
     ours = {revision.revision for revision in script.walk_revisions()}
-    moved = [head for head in legacy.get_current_heads() if head in ours]
-    if not moved:
+    found = next((head for head in legacy.get_current_heads() if head in ours), None)
+    if found is None:
         return
     context = MigrationContext.configure(
         connection, opts={"version_table": VERSION_TABLE, "version_table_schema": schema}
     )
     if not context.get_current_heads():
-        context.stamp(script, moved[0])
+        context.stamp(script, found)
     connection.execute(
-        text(f"DELETE FROM {LEGACY_VERSION_TABLE} WHERE version_num = :rev"), {"rev": moved[0]}
+        text(f"DELETE FROM {LEGACY_VERSION_TABLE} WHERE version_num = :rev"), {"rev": found}
     )
     if not legacy.get_current_heads():
         connection.execute(text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))
