@@ -20,6 +20,8 @@ from signal_mgmt.outbox.publishers.nats import NatsPublisher
 from signal_mgmt.outbox.publishers.rabbitmq import RabbitMqPublisher
 from signal_mgmt.outbox.publishers.redis import RedisStreamPublisher
 
+pytestmark = pytest.mark.brokers
+
 
 class FailingFormat:
     """A wire format whose ``encode`` raises ``error``."""
