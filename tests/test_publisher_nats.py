@@ -148,12 +148,13 @@ def test_oversized_message_is_a_permanent_error(
 def test_from_url_reads_options() -> None:
     pub = from_url(
         "nats://127.0.0.1:4222,127.0.0.1:4223?subject=a.{event_type}&stream=S&source=tms"
-        "&timeout=2.5"
+        "&timeout=2.5&deadline=7"
     )
     assert pub.servers == ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
     assert pub.subject_template == "a.{event_type}"
     assert pub.stream == "S"
     assert pub.timeout == 2.5
+    assert pub.deadline == 7.0
     assert json.loads(pub.wire_format.encode(message(1)))["source"] == "tms"
 
 

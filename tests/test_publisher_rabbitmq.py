@@ -135,8 +135,12 @@ def test_from_url_reads_options_and_passes_pika_options_through() -> None:
     assert pub.routing_key_template == "tms.{event_type}"
     assert not pub.mandatory
     assert not pub.declare_exchange
-    assert pub.parameters.heartbeat == 30
+    assert pub.parameters.heartbeat == 30  # the URL's, over our default
     assert pub.parameters.blocked_connection_timeout == 30.0
+    assert (pub.parameters.socket_timeout, pub.parameters.stack_timeout) == (5.0, 5.0)
+    assert pub.deadline == 10.0
+    assert from_url("amqp://guest:guest@127.0.0.1:5672/%2F?deadline=2.5").deadline == 2.5
+    assert from_url("amqp://guest:guest@127.0.0.1:5672/%2F").parameters.heartbeat == 10
     assert json.loads(pub.wire_format.encode(message(1)))["source"] == "tms"
 
 

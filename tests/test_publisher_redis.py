@@ -107,7 +107,8 @@ def test_from_url_reads_options_and_passes_redis_options_through() -> None:
         assert pub.stream_template == "a.{aggregate_type}"
         kwargs = pub.client.connection_pool.connection_kwargs
         assert kwargs["db"] == 2
-        assert kwargs["socket_timeout"] == 3
+        assert kwargs["socket_timeout"] == 3  # the URL's, over our default
+        assert kwargs["socket_connect_timeout"] == 2.0  # ours: a silent server never hangs
         assert json.loads(pub.wire_format.encode(message(1)))["source"] == "tms"
     finally:
         pub.close()
