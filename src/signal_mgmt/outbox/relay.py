@@ -165,7 +165,10 @@ class OutboxRelay:
         if claim is None:
             return False
         claim.release()  # PostgreSQL: the key locks go with their connection
-        self._mark(claim.token, claim.messages, 0)  # SQLite: the lease ends now
+        try:
+            self._mark(claim.token, claim.messages, 0)  # SQLite: the lease ends now
+        except StorageError as error:  # no database: the lease runs out by itself
+            log.warning("outbox: could not release the batch in flight: %s", describe(error))
         return True
 
     def _deliver(self, batch: Sequence[OutboxMessage], token: uuid.UUID) -> int:
