@@ -11,16 +11,14 @@ from sqlalchemy import Engine, select
 
 from entry_world import World, at, make_world
 from exit_support import rows
+from loop_support import start_tms
 from signal_mgmt import TradeLoop
 from signal_mgmt.entry.coordinator import EntryCoordinator
-from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import ExitIntent, Trade, TradeIntent
-
-NO_WAIT = {"sleep": lambda _seconds: None}
 
 
 @dataclass
@@ -41,19 +39,11 @@ def desk(
     clock: ManualClock,
     *,
     settings: ExitSettings | None = None,
-    broker: SimulatedBroker | None = None,
     users: int = 1,
 ) -> Desk:
-    settings = settings or ExitSettings()
     world = make_world(engine, clock, users=users, tcs_only=False)
-    broker = broker or SimulatedBroker({"INFY": Decimal("100"), "TCS": Decimal("100")})
-    calendar = nse_calendar()
-    loop = TradeLoop.build(engine, broker, clock, calendar, settings=settings, **NO_WAIT)
-    qualification = EntryQualificationService(
-        engine, clock, calendar, entry_cutoff=settings.entry_cutoff_time
-    )
-    entry = EntryCoordinator(world.signals, qualification, loop.opener, lanes=1)
-    loop.entry = entry
+    broker = SimulatedBroker({"INFY": Decimal("100"), "TCS": Decimal("100")})
+    loop, entry = start_tms(engine, clock, broker, settings)
     return Desk(world, broker, loop, entry)
 
 
@@ -158,24 +148,14 @@ def test_replay_after_a_crash_finishes_and_closes(engine: Engine, clock: ManualC
     tms.entry.close()
     assert [i.status for i in rows(engine, ExitIntent)] == ["APPROVED"]
 
-    restarted = desk_on(engine, clock, tms.broker, tms.world)
+    loop, entry = start_tms(engine, clock, tms.broker)
+    restarted = Desk(tms.world, tms.broker, loop, entry)
     report = restarted.loop.replay()
     assert report.watched == 1
     assert [d.status.value for d in report.dispatched] == ["PLACED"]
     assert report.settled.closed == (1,)
     assert len(restarted.loop.monitor) == 0
     assert [status for status, _, _ in trades(engine)] == ["CLOSED"]
-
-
-def desk_on(engine: Engine, clock: ManualClock, broker: SimulatedBroker, world: World) -> Desk:
-    """New service instances over the same database and broker (a restarted process)."""
-    calendar = nse_calendar()
-    loop = TradeLoop.build(engine, broker, clock, calendar, **NO_WAIT)
-    entry = EntryCoordinator(
-        world.signals, EntryQualificationService(engine, clock, calendar), loop.opener, lanes=1
-    )
-    loop.entry = entry
-    return Desk(world, broker, loop, entry)
 
 
 def test_ticks_from_several_threads_record_one_exit_per_trade(

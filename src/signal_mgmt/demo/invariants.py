@@ -214,7 +214,7 @@ def live_exit_violations(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(per_trade)).scalar_one())
 
 
-_HOLDS_QUANTITY = (*LIVE_EXIT_STATUSES, ExitIntentStatus.FILLED)
+_HOLDS_QUANTITY = frozenset({*LIVE_EXIT_STATUSES, ExitIntentStatus.FILLED})
 
 
 def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrder]) -> int:
@@ -225,12 +225,12 @@ def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrde
     exits live or FILLED, plus what failed exits filled, never add up to more than
     the trade's quantity.
     """
-    filled: Counter[tuple[int, str]] = Counter()
+    filled: Counter[tuple[int, OrderPurpose]] = Counter()
     orders = conn.execute(select(Order.trade_id, Order.purpose, Order.client_order_id)).all()
     for trade_id, purpose, client_order_id in orders:
         order = broker_orders.get(client_order_id)
         if trade_id is not None and order is not None:
-            filled[trade_id, purpose] += order.filled_quantity
+            filled[trade_id, OrderPurpose(purpose)] += order.filled_quantity
     broken = {
         trade_id
         for trade_id, purpose in filled
@@ -244,7 +244,8 @@ def position_violations(conn: Connection, broker_orders: Mapping[str, BrokerOrde
         )
     ).all()
     for trade_id, status, quantity, filled_quantity in exits:
-        committed[trade_id] += quantity if status in _HOLDS_QUANTITY else filled_quantity
+        held = ExitIntentStatus(status) in _HOLDS_QUANTITY
+        committed[trade_id] += quantity if held else filled_quantity
     quantities = dict(conn.execute(select(Trade.id, Trade.quantity)).tuples().all())
     broken |= {t for t, total in committed.items() if total > quantities[t]}
     return len(broken)
