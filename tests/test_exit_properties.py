@@ -145,7 +145,7 @@ def test_cooldown_holds_across_a_new_service_instance(
             cleared = ExitCleared(trade_id=trade_id, reason=ExitReason.STOP_LOSS, cleared_at=now)
             service.on_exit_cleared(cleared)
             armed = armed or (fired_at is not None and fired_at < now)
-        result = service.on_exit_detected(candidate(trade_id))
+        result = service.on_exit_detected(candidate(trade_id, at=now))
         fires = fired_at is None or armed or now >= fired_at + COOLDOWN
         assert (result.outcome is not ExitOutcome.SUPPRESSED) == fires
         if fires:
