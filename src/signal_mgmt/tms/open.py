@@ -50,6 +50,7 @@ from signal_mgmt.models import (
     TradeIntent,
     TradeIntentStatus,
     TradeStatus,
+    plain_decimal,
 )
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
@@ -278,8 +279,8 @@ class TradeOpener:
             raise NotFoundError("instrument", intent.symbol)
         average = notional / filled
         on_tick = instrument.to_tick(average)
-        # Written on the tick when it is one (a single fill), else to the column's precision.
-        average = on_tick if on_tick == average else average.quantize(MONEY_STEP)
+        # On the tick when it is one (a single fill), else to the column's precision; plain.
+        average = plain_decimal(on_tick if on_tick == average else average.quantize(MONEY_STEP))
         planned = _planned_levels(intent)
         levels = planned.shifted_to(average, instrument.tick_size)
         transition(
