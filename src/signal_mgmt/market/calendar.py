@@ -23,6 +23,25 @@ SPECIAL_SESSION_LEAD = timedelta(minutes=15)
 """How long before its close a session that does not contain a daily time acts on it."""
 
 
+class CalendarHorizonError(ConfigError):
+    """A date outside the holiday data a calendar was loaded with: its session is unknown.
+
+    Raised instead of guessing a regular session; the host loads newer data
+    (``ExchangeCalendar.with_holidays(..., covers_through=...)``, ``from_file``) or
+    uses the ``exchange_calendars`` adapter (``signal_mgmt.market.xcals``).
+    """
+
+    def __init__(self, calendar: str, day: date, covers: tuple[date, date]) -> None:
+        first, last = covers
+        super().__init__(
+            f"{calendar} calendar data covers {first.isoformat()}..{last.isoformat()}; "
+            f"{day.isoformat()} is outside it: load the exchange's holiday list for that year"
+        )
+        self.calendar = calendar
+        self.day = day
+        self.covers = covers
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """One trading session, as aware UTC instants."""
@@ -72,6 +91,8 @@ class ExchangeCalendar:
     weekend: frozenset[int] = frozenset({5, 6})
     holidays: dict[date, str] = field(default_factory=dict)
     special_sessions: dict[date, tuple[time, time, str]] = field(default_factory=dict)
+    covers: tuple[date, date] | None = None
+    """First and last day the holiday data is known for (None: trust it for any date)."""
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> ExchangeCalendar:
@@ -93,6 +114,7 @@ class ExchangeCalendar:
                 weekend=frozenset(int(d) for d in data.get("weekend", [5, 6])),
                 holidays={date.fromisoformat(d): str(n) for d, n in data["holidays"].items()},
                 special_sessions=specials,
+                covers=_covers(data.get("covers")),
             )
         except (KeyError, ValueError, TypeError, ZoneInfoNotFoundError) as error:
             raise ConfigError(f"invalid exchange calendar: {error!r}") from error
@@ -104,8 +126,14 @@ class ExchangeCalendar:
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"cannot read exchange calendar {path}: {error}") from error
 
-    def with_holidays(self, holidays: dict[date, str]) -> ExchangeCalendar:
-        return replace(self, holidays={**self.holidays, **holidays})
+    def with_holidays(
+        self, holidays: dict[date, str], *, covers_through: date | None = None
+    ) -> ExchangeCalendar:
+        """Add holidays; ``covers_through`` extends the data's horizon to that day."""
+        covers = self.covers
+        if covers is not None and covers_through is not None:
+            covers = (covers[0], max(covers[1], covers_through))
+        return replace(self, holidays={**self.holidays, **holidays}, covers=covers)
 
     def with_special_session(
         self, day: date, open_time: time, close_time: time, name: str = "special"
@@ -117,9 +145,12 @@ class ExchangeCalendar:
         return require_aware(at, "at").astimezone(self.timezone).date()
 
     def is_holiday(self, day: date) -> bool:
+        self._require_covered(day)
         return day in self.holidays or day.weekday() in self.weekend
 
     def session(self, day: date) -> Session | None:
+        """The day's session; ``CalendarHorizonError`` for a day the data does not cover."""
+        self._require_covered(day)
         special = self.special_sessions.get(day)
         if special is not None:
             return self._session(day, special[0], special[1], special[2])
@@ -141,8 +172,21 @@ class ExchangeCalendar:
         """An exchange-local wall time on ``day`` as an aware UTC instant."""
         return datetime.combine(day, local, tzinfo=self.timezone).astimezone(UTC)
 
+    def _require_covered(self, day: date) -> None:
+        if self.covers is not None and not self.covers[0] <= day <= self.covers[1]:
+            raise CalendarHorizonError(self.name, day, self.covers)
+
     def _session(self, day: date, opens: time, closes: time, name: str) -> Session:
         return Session(day, self.at_local(day, opens), self.at_local(day, closes), name)
+
+
+def _covers(spec: dict[str, str] | None) -> tuple[date, date] | None:
+    if spec is None:
+        return None
+    first, last = date.fromisoformat(spec["from"]), date.fromisoformat(spec["through"])
+    if first > last:
+        raise ValueError(f"covers: {first} is after {last}")
+    return first, last
 
 
 def nse_calendar() -> ExchangeCalendar:
