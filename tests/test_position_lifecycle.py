@@ -154,10 +154,7 @@ class PositionMachine(RuleBasedStateMachine):
 
     @rule()
     def the_loop_runs(self) -> None:
-        if self.tms_late:
-            self._pass_without_closing()
-        else:
-            self.loop.run_once()
+        self.loop.run_once(close=not self.tms_late)
 
     @rule(late=st.booleans())
     def the_tms_falls_behind_or_catches_up(self, late: bool) -> None:
@@ -233,14 +230,6 @@ class PositionMachine(RuleBasedStateMachine):
         self.prices[symbol] = price
         self.broker.set_price(symbol, price)
         self.loop.on_tick(symbol, price, self.clock.now())
-
-    def _pass_without_closing(self) -> None:
-        """The loop's steps up to the fills; the close is left to a later pass."""
-        self.loop.monitor.on_time(self.clock.now())
-        self.loop.opener.open_pending()
-        self.loop.monitor.catch_up()
-        self.loop.dispatcher.dispatch_pending()
-        self.loop.reconciler.reconcile_placed()
 
     def _pass_with_ticks(self) -> None:
         for symbol in SYMBOLS:

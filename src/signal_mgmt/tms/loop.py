@@ -8,8 +8,9 @@ What a TMS calls, and when:
   pass;
 - ``run_once()`` from one worker thread, every few seconds and after exit
   activity: time exits that are due, approved intents opened (entry orders
-  placed and reconciled), approved exits dispatched, placed exits reconciled,
-  FILLED trades closed, and the detector kept watching exactly the open trades;
+  placed and reconciled), approved exits dispatched, placed exits reconciled
+  (pre-empted targets cancelled), the exits waiting for them decided and
+  dispatched, FILLED trades closed, and the detector kept watching the open trades;
 - ``on_tick`` from market-data threads (safe from several: one symbol at a
   time, symbols in parallel), ``request_manual_exit`` from a desk.
 
@@ -53,6 +54,7 @@ class PassReport:
     watched: tuple[int, ...]  # trades the detector started watching
     dispatched: tuple[DispatchResult, ...]
     reconciled: tuple[ReconcileResult, ...]
+    decided: ExitReplayReport  # exits that waited for a pre-empted target, or were left PENDING
     closed: tuple[int, ...]  # trades closed (and no longer watched)
 
 
@@ -157,8 +159,12 @@ class TradeLoop:
             settled=self.run_once(),
         )
 
-    def run_once(self) -> PassReport:
-        """One pass, in the order that lets each step feed the next."""
+    def run_once(self, *, close: bool = True) -> PassReport:
+        """One pass, in the order that lets each step feed the next.
+
+        ``close=False`` leaves FILLED trades to a host that closes them itself when it
+        consumes EXIT_INTENT_FILLED (``TradeCloser.close_for_exit``).
+        """
         time_exits = tuple(self.monitor.on_time(self.exits.clock.now()))
         entries = tuple(self.opener.open_pending())
         watched = self.monitor.catch_up()
@@ -166,7 +172,8 @@ class TradeLoop:
         reconciled = tuple(self.reconciler.reconcile_placed())
         # A protective exit that waited for the TARGET it pre-empted is decided once the
         # reconcile above has settled the cancel, and sent at once.
-        if self.exits.replay().signals_finished:
+        decided = self.exits.replay()
+        if decided.signals_finished:
             dispatched += tuple(self.dispatcher.dispatch_pending())
         return PassReport(
             time_exits=time_exits,
@@ -174,7 +181,8 @@ class TradeLoop:
             watched=watched,
             dispatched=dispatched,
             reconciled=reconciled,
-            closed=self.close_filled(),
+            decided=decided,
+            closed=self.close_filled() if close else (),
         )
 
     def close_filled(self) -> tuple[int, ...]:
