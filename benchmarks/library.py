@@ -416,3 +416,34 @@ def takeover_after_kill(database: BenchDatabase, rounds: int, events: int = 20) 
     finally:
         engine.dispose()
     return times
+
+
+def _keyed_writer(url: str, transactions: int, key: str) -> Callable[[], int]:
+    engine = make_engine(url)
+    clock = SystemClock()
+    tag = uuid.uuid4().hex
+
+    def write() -> int:
+        for i in range(transactions):
+            event = Event[BenchRecorded](
+                event_type="BENCH_RECORDED",
+                aggregate_type="bench",
+                aggregate_id=str(i),
+                idempotency_key=f"{tag}:{i}",
+                partition_key=key or f"bench:{tag}",
+                payload=BenchRecorded(bench_id=i),
+            )
+            with transaction(engine) as conn:
+                emit(conn, event, clock)
+        engine.dispose()
+        return transactions
+
+    return write
+
+
+def keyed_writers(database: BenchDatabase, writers: int, transactions: int, one_key: bool) -> float:
+    """Benchmark 9: ``writers`` processes emitting one-event transactions, all on one key
+    (they queue on its lock) or each on its own key; transactions per second in total."""
+    key = "bench:shared" if one_key else ""
+    elapsed, counts = run_together(_keyed_writer, (database.url, transactions, key), writers)
+    return sum(counts) / elapsed

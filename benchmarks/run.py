@@ -333,6 +333,22 @@ def bench_takeover(database: BenchDatabase, sizes: Sizes) -> list[Comparison]:
     ]
 
 
+def bench_writers_of_one_key(database: BenchDatabase, sizes: Sizes) -> list[Comparison]:
+    writers, count = 4, sizes.transactions // 4
+    reset(database, "public.outbox")
+    shared = library.keyed_writers(database, writers, count, one_key=True)
+    reset(database, "public.outbox")
+    separate = library.keyed_writers(database, writers, count, one_key=False)
+    return [
+        Comparison(
+            f"9. {writers} writer processes, one-event transactions: one key vs one key each",
+            Figure("all on one key (they queue on its lock)", shared, "tx/s"),
+            Figure("each on its own key", separate, "tx/s"),
+            "-",
+        )
+    ]
+
+
 BENCHMARKS: list[Benchmark] = [
     bench_domain_event,
     bench_signal_fanout,
@@ -342,6 +358,7 @@ BENCHMARKS: list[Benchmark] = [
     bench_tick_to_exit,
     bench_latency_stream,
     bench_takeover,
+    bench_writers_of_one_key,
 ]
 
 RUN_ONCE = {bench_latency_stream, bench_takeover}
@@ -406,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, help="runs per benchmark (median is reported)")
     parser.add_argument(
-        "--only", type=int, action="append", help="run only benchmark N (1-8); repeatable"
+        "--only", type=int, action="append", help="run only benchmark N (1-9); repeatable"
     )
     args = parser.parse_args(argv)
     sizes = Sizes.for_run(args.quick)
