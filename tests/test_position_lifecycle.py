@@ -194,10 +194,9 @@ class PositionMachine(RuleBasedStateMachine):
 
     def _square_off(self) -> None:
         """The outage and the resting market end (faults already scripted still happen);
-        before the square-off the entries settle; after it, the loop runs."""
+        the square-off passes (entries still resting fill after it) and the loop runs."""
         self.broker.connect()
         self.broker.auto_fill = True
-        self._pass_with_ticks()
         if self.clock.now() < SQUARED_OFF:
             self.clock.set(SQUARED_OFF)
         for _ in range(FINAL_PASSES):

@@ -188,3 +188,25 @@ def test_ticks_from_several_threads_record_one_exit_per_trade(
     tms.loop.run_once()
     assert [status for status, _, _ in trades(engine)] == ["CLOSED"] * 6
     assert len(tms.loop.monitor) == 0
+
+
+def test_an_entry_filled_after_the_square_off_is_squared_off_that_day(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Approved before the cut-off, filled after the square-off: never carried overnight."""
+    clock.set(at(15, 14))
+    tms = desk(engine, clock)
+    tms.broker.auto_fill = False  # the entry order rests at the broker
+    tms.enter()
+    [(intent_id, status)] = [(i.id, i.status) for i in rows(engine, TradeIntent)]
+    assert status == "PLACED"
+    clock.set(at(15, 16))
+    tms.broker.auto_fill = True
+    tms.broker.set_price("INFY", Decimal("100"))  # the resting entry fills now
+    tms.loop.on_tick("INFY", Decimal("100"), clock.now())
+    opened = tms.loop.run_once()
+    assert [r.trade_intent_id for r in opened.entries] == [intent_id]
+    clock.advance(timedelta(seconds=1))
+    tms.loop.on_tick("INFY", Decimal("100"), clock.now())
+    tms.loop.run_once()
+    assert [status for status, _, _ in trades(engine)] == ["CLOSED"]

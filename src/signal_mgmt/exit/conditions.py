@@ -174,7 +174,8 @@ class TrailingStop(ExitCondition):
 class TimeExit(ExitCondition):
     """Square-off at a local wall time on the trade's trading day, and/or a maximum holding time.
 
-    A trade opened at or after the square-off time is squared off in the next
+    A trade opened in a session after its square-off time (an entry order that filled
+    late) is squared off at once; one opened after the close squares off in the next
     session (per ``calendar``, so holidays are skipped). A session that does not
     contain the square-off time (a special session, e.g. Muhurat in the evening)
     squares off ``special_session_lead`` before its close instead.
@@ -218,5 +219,7 @@ class TimeExit(ExitCondition):
                 )
                 if at > opened_at:
                     return at
+                if session.contains(opened_at):
+                    return opened_at  # filled after the square-off: out at once, not overnight
             day = day + timedelta(days=1)
         raise InvalidInputError("calendar has no session within a year", field="calendar")
