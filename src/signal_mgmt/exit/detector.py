@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.bricks import BrickRule, BrickTracker
@@ -40,39 +41,62 @@ from signal_mgmt.models import ExitReason
 _Entry = tuple[Decimal, int, ExitReason]
 
 
-def _level(entry: _Entry) -> Decimal:
-    return entry[0]
+class _Side:
+    """One direction's entries sorted by level, with their levels alone in a parallel list:
+    bisecting plain ``Decimal``s needs no key function, and the nearest level is an index."""
+
+    __slots__ = ("entries", "levels")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.levels: list[Decimal] = []
+
+    def add(self, entry: _Entry) -> None:
+        index = bisect_left(self.entries, entry)
+        self.entries.insert(index, entry)
+        self.levels.insert(index, entry[0])
+
+    def discard(self, entry: _Entry) -> None:
+        index = bisect_left(self.entries, entry)
+        if index < len(self.entries) and self.entries[index] == entry:
+            del self.entries[index]
+            del self.levels[index]
 
 
 class _Book:
     """Sorted trigger levels of one symbol."""
 
-    def __init__(self) -> None:
-        self.rising: list[_Entry] = []  # fire when price >= level
-        self.falling: list[_Entry] = []  # fire when price <= level
+    __slots__ = ("falling", "rising")
 
-    def _side(self, crossing: Crossing) -> list[_Entry]:
+    def __init__(self) -> None:
+        self.rising = _Side()  # fire when price >= level
+        self.falling = _Side()  # fire when price <= level
+
+    def _side(self, crossing: Crossing) -> _Side:
         return self.rising if crossing is Crossing.RISING else self.falling
 
     def add(self, trade_id: int, trigger: Trigger) -> None:
-        entries = self._side(trigger.crossing)
-        key = _key(trade_id, trigger)
-        entries.insert(bisect_left(entries, key), key)
+        self._side(trigger.crossing).add(_key(trade_id, trigger))
 
     def discard(self, trade_id: int, trigger: Trigger) -> None:
-        entries = self._side(trigger.crossing)
-        key = _key(trade_id, trigger)
-        index = bisect_left(entries, key)
-        if index < len(entries) and entries[index] == key:
-            del entries[index]
+        self._side(trigger.crossing).discard(_key(trade_id, trigger))
+
+    def reached(self, price: Decimal, *, strictly: bool = False) -> bool:
+        """Whether ``price`` reaches (or passes, if ``strictly``) any level: the lowest
+        rising and the highest falling level decide, so a quiet tick costs two comparisons."""
+        rising, falling = self.rising.levels, self.falling.levels
+        if strictly:
+            return bool(rising and price > rising[0]) or bool(falling and price < falling[-1])
+        return bool(rising and price >= rising[0]) or bool(falling and price <= falling[-1])
 
     def crossed(self, price: Decimal, *, strictly: bool = False) -> list[_Entry]:
         """Entries whose level ``price`` has reached (or passed, if ``strictly``): two
         bisects, then only the hits."""
         upper, lower = (bisect_left, bisect_right) if strictly else (bisect_right, bisect_left)
-        rising = self.rising[: upper(self.rising, price, key=_level)]
-        falling = self.falling[lower(self.falling, price, key=_level) :]
-        return rising + falling
+        rising, falling = self.rising, self.falling
+        hits = rising.entries[: upper(rising.levels, price)]
+        hits += falling.entries[lower(falling.levels, price) :]
+        return hits
 
 
 def _key(trade_id: int, trigger: Trigger) -> _Entry:
@@ -119,6 +143,9 @@ class TickOutcome:
     cleared: tuple[ExitCleared, ...] = ()
     water_marks: Mapping[int, Decimal] = field(default_factory=dict)
     touched: int = 0
+
+
+_QUIET = TickOutcome(water_marks=MappingProxyType({}))
 
 
 class ExitDetector:
@@ -205,6 +232,13 @@ class ExitDetector:
         if state is None:
             return TickOutcome()
         state.last_price = price
+        if not (
+            state.active_ids
+            or state.levels.reached(price)
+            or (self.condition.uses_water_mark and state.water_marks.reached(price, strictly=True))
+            or (state.deadlines and state.deadlines[0][0] <= at)
+        ):
+            return _QUIET  # the common tick: nothing crossed, nothing active, nothing due
         touched: set[int] = set()
         marks: dict[int, Decimal] = {}
         for _, trade_id, _ in state.water_marks.crossed(price, strictly=True):
