@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from decimal import Decimal
 
@@ -13,12 +13,13 @@ from entry_world import World, at, make_world
 from exit_support import rows
 from loop_support import start_tms
 from signal_mgmt import TradeLoop
+from signal_mgmt.demo.invariants import position_violations
 from signal_mgmt.entry.coordinator import EntryCoordinator
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
-from signal_mgmt.models import ExitIntent, Trade, TradeIntent
+from signal_mgmt.models import ExitIntent, Order, Trade, TradeIntent
 
 
 @dataclass
@@ -210,3 +211,20 @@ def test_an_entry_filled_after_the_square_off_is_squared_off_that_day(
     tms.loop.on_tick("INFY", Decimal("100"), clock.now())
     tms.loop.run_once()
     assert [status for status, _, _ in trades(engine)] == ["CLOSED"]
+
+
+def test_the_demo_position_check_sees_an_exit_larger_than_the_entry(
+    engine: Engine, clock: ManualClock
+) -> None:
+    clock.set(at(10, 0))
+    tms = desk(engine, clock)
+    tms.enter()
+    tms.loop.run_once()
+    tms.loop.request_manual_exit(1, clock.now())
+    tms.loop.run_once()
+    broker_orders = tms.broker.orders
+    [exit_id] = [o.client_order_id for o in rows(engine, Order) if o.purpose == "EXIT"]
+    doubled = replace(broker_orders[exit_id], quantity=20, filled_quantity=20)
+    with engine.connect() as conn:
+        assert position_violations(conn, broker_orders) == 0
+        assert position_violations(conn, {**broker_orders, exit_id: doubled}) == 1
