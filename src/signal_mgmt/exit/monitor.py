@@ -30,6 +30,7 @@ from signal_mgmt.exit.store import (
 )
 from signal_mgmt.qualification.exit_rules import ExitRejectReason
 from signal_mgmt.storage.locks import KeyedLocks
+from signal_mgmt.validation import require_text
 
 
 class ExitMonitor:
@@ -82,6 +83,7 @@ class ExitMonitor:
             self.detector.remove_trade(trade_id)
 
     def on_tick(self, symbol: str, price: Decimal, at: datetime) -> list[ExitDetectionResult]:
+        require_text(symbol, "symbol", 64)  # before it keys a lock
         with self._symbols.hold(symbol):
             with self._detector_lock:
                 outcome = self.detector.on_tick(symbol, price, at)

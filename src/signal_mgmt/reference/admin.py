@@ -89,6 +89,10 @@ class ReferenceAdmin:
         self, specs: Sequence[InstrumentSpec], connection: Executor | None = None
     ) -> None:
         """Insert, or update by symbol, in one statement."""
+        if not isinstance(specs, list | tuple) or not all(
+            isinstance(spec, InstrumentSpec) for spec in specs
+        ):
+            raise InvalidInputError("add_instruments takes a list of InstrumentSpec", field="specs")
         if not specs:
             return
         now = self._clock.now()
@@ -98,6 +102,8 @@ class ReferenceAdmin:
 
     def add_user_broker(self, spec: UserBrokerSpec, connection: Executor | None = None) -> int:
         """Insert, or update by (user_id, broker); returns the user-broker id."""
+        if not isinstance(spec, UserBrokerSpec):
+            raise InvalidInputError("add_user_broker takes a UserBrokerSpec", field="spec")
         row = {**spec.model_dump(), "created_at": self._clock.now()}
         with transaction(self._engine, connection) as conn:
             key = ["user_id", "broker"]
