@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -285,15 +286,20 @@ class Stream:
     """Benchmark 7: per event, when it committed (ns since the stream began) and its latency."""
 
     samples: list[tuple[int, int]]
+    rate: float
+    """Events per second the producer reached."""
     table: dict[str, int]
     """pg_stat_user_tables of the outbox afterwards (updates, HOT updates, dead rows, vacuums)."""
 
 
 def _produce_keyed(url: str, count: int, per_second: float, tag: str, keys: int) -> Any:
-    """Like ``_produce``, with ``keys`` partition keys taking turns (each emit locks its key)."""
+    """Like ``_produce``, with ``keys`` partition keys taking turns (each emit locks its key),
+    for at most ``count / per_second`` seconds: a producer that falls behind the rate (a busy
+    machine) stops on time, and the rate it reached is reported."""
     engine = make_engine(url)
     clock = SystemClock()
     committed: dict[str, int] = {}
+    ends = time.monotonic() + count / per_second
 
     def one(i: int) -> None:
         event = Event[BenchRecorded](
@@ -304,6 +310,8 @@ def _produce_keyed(url: str, count: int, per_second: float, tag: str, keys: int)
             partition_key=f"bench:{i % keys}",
             payload=BenchRecorded(bench_id=i),
         )
+        if time.monotonic() > ends:
+            return
         with transaction(engine) as conn:
             emit(conn, event, clock)
         committed[str(event.event_id)] = time.monotonic_ns()
@@ -337,7 +345,7 @@ def latency_stream(
             _keyed_producer_process, (database.url, count, per_second, tag, keys), 1
         )
         deadline = time.monotonic() + 30
-        while len(publisher.published) < count and time.monotonic() < deadline:
+        while len(publisher.published) < len(committed) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         relay.stop()
@@ -346,6 +354,7 @@ def latency_stream(
     if missing:
         raise RuntimeError(f"{len(missing)} events not published within 30 s")
     start = min(committed.values())
+    rate = len(committed) / ((max(committed.values()) - start) / 1e9)
     samples = sorted(
         (at - start, publisher.published[event_id] - at) for event_id, at in committed.items()
     )
@@ -355,7 +364,7 @@ def latency_stream(
             " FROM pg_stat_user_tables WHERE relid = 'public.outbox'::regclass"
         ).fetchone()
     names = ("updates", "hot_updates", "dead_rows", "autovacuums", "autoanalyzes")
-    return Stream(samples, dict(zip(names, row or (), strict=True)))
+    return Stream(samples, rate, dict(zip(names, row or (), strict=True)))
 
 
 HANGS_IN_PUBLISH = """
@@ -374,11 +383,25 @@ while not relay.run_once():
 """
 
 
+def _count_claims(relay: OutboxRelay) -> list[int]:
+    """Record each ``run_once`` result of ``relay`` (the list is truthy after the first)."""
+    results: list[int] = []
+    run_once = relay.run_once
+
+    def counted() -> int:
+        results.append(run_once())
+        return results[-1]
+
+    relay.run_once = counted  # type: ignore[method-assign]
+    return results
+
+
 def takeover_after_kill(database: BenchDatabase, rounds: int, events: int = 20) -> list[float]:
     """Benchmark 8: a relay process holding ``events`` events in flight is SIGKILLed; seconds
     until a ``RelayThread`` (default poll interval 1 s, nothing else wakes it) published them."""
     engine = database.engine()
     clock = SystemClock()
+    rng = random.Random(12)
     times = []
     try:
         for round_ in range(rounds):
@@ -404,7 +427,12 @@ def takeover_after_kill(database: BenchDatabase, rounds: int, events: int = 20) 
                     )
                 if int(holder.stdout.readline()) != events:
                     raise RuntimeError("the relay to kill did not take every event")
-                survivor = RelayThread(OutboxRelay(engine, publisher), poll_interval=1.0).start()
+                relay = OutboxRelay(engine, publisher)
+                claims = _count_claims(relay)
+                survivor = RelayThread(relay, poll_interval=1.0).start()
+                while not claims:  # it found the keys held and waits for a wake-up or the poll
+                    time.sleep(0.001)
+                time.sleep(rng.uniform(0.0, 1.0))  # a death at any point of its poll cycle
                 killed = time.monotonic_ns()
                 holder.send_signal(signal.SIGKILL)
             try:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,9 +39,11 @@ from sqlalchemy import (
     any_,
     bindparam,
     exists,
+    func,
     or_,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -50,6 +52,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select, Update
 from sqlalchemy.sql.elements import BindParameter
 
+from signal_mgmt.errors import translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.events import OutboxMessage
@@ -163,8 +166,17 @@ def claimed(
     if engine.dialect.name != "postgresql":
         yield _claim_with_lease(engine, clock, batch_size, lease, token)
         return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as session:
-        rows = _run_unprepared(session, {"now": clock.now(), "batch_size": batch_size})
+    with translate_db_errors():
+        session = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with session:
+        try:
+            with translate_db_errors():
+                rows = _run_unprepared(session, {"now": clock.now(), "batch_size": batch_size})
+        except BaseException:
+            # Session locks outlive a failed statement: drop the session, and any key
+            # it may have locked before failing, rather than pool it.
+            session.invalidate()
+            raise
         claim = Claim([to_message(row) for row in rows], token, session)
         try:
             yield claim
@@ -191,7 +203,7 @@ def _unlock(claim: Claim, key_locks: list[int]) -> None:
         return  # an invalidated connection's locks died with its server session
     try:
         session.execute(UNLOCK, {"key_locks": key_locks})
-    except DBAPIError:
+    except DBAPIError:  # the same as StorageError here: nothing to translate for a caller
         # The connection is gone, and its locks with it; the batch's outcome is
         # already marked (or the exception in flight says why not).
         log.warning("outbox: key locks released with a lost connection", exc_info=True)
@@ -242,8 +254,41 @@ def leasable() -> Select[Any]:
     )
 
 
+def mark_published(
+    engine: Engine,
+    claim: Claim | None,
+    token: uuid.UUID,
+    ids: Sequence[int],
+    *,
+    published_at: datetime,
+    tries: int,
+) -> int:
+    """Mark ``ids`` of ``token``'s batch PUBLISHED; returns how many rows it changed.
+
+    PostgreSQL: on the claim's own connection, one statement that commits
+    without waiting for the WAL flush (``_mark_on_session``): the next claim
+    waits for this mark, so it is on the commit->publish path of whatever
+    arrives meanwhile. A lost mark costs only a re-delivery (commits are lost as
+    a suffix, in order). Else (SQLite, or a batch handed back) a transaction.
+    """
+    params = {"token": token, "ids": list(ids), "published_at": published_at, "tries": tries}
+    with translate_db_errors():
+        session = claim._session if claim is not None else None
+        if session is not None and not session.invalidated:
+            return int(session.execute(_mark_on_session(), params).scalar_one())
+        with transaction(engine) as conn:
+            return int(conn.execute(_mark_statement(conn.dialect.name), params).rowcount)
+
+
 @functools.cache
-def mark_published(dialect_name: str) -> Update:
+def _mark_on_session() -> Select[Any]:
+    marked = _mark_statement("postgresql").returning(outbox.c.id).cte("marked")
+    no_flush_wait = func.set_config("synchronous_commit", "off", true())
+    return select(select(func.count()).select_from(marked).scalar_subquery(), no_flush_wait)
+
+
+@functools.cache
+def _mark_statement(dialect_name: str) -> Update:
     """The hot-path mark, built once: the batch's rows become PUBLISHED.
 
     Parameters: ``token``, ``ids``, ``published_at``, ``tries``. A row parked

@@ -268,9 +268,9 @@ class OutboxRelay:
         """End the lease: PUBLISHED, DEAD, or (no status) released to be claimed again now."""
         now = self.clock.now()
         if status is OutboxStatus.PUBLISHED:
-            params = {"token": token, "ids": _ids(batch), "published_at": now, "tries": tries}
-            with self._bookkeeping() as conn:
-                marked = conn.execute(mark_published(conn.dialect.name), params).rowcount
+            marked = mark_published(
+                self.engine, self.claim, token, _ids(batch), published_at=now, tries=tries
+            )
             self._check_lease(marked, batch)
             return
         values: dict[str, Any] = {"claim_token": None, "attempts": outbox.c.attempts + tries}
