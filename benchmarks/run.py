@@ -296,7 +296,11 @@ def bench_latency_stream(database: BenchDatabase, sizes: Sizes) -> list[Comparis
     raw = percentiles_ms(baselines.notify_latency(database, sizes.latency_events, rate), "raw")
     reset(database, "public.outbox")
     stream = library.latency_stream(database, sizes.stream_minutes * 60, rate)
-    print(f"7. outbox table after the stream: {stream.table}", file=sys.stderr)
+    print(
+        f"7. {len(stream.samples)} events at {stream.rate:.0f}/s reached (target {rate:g}/s);"
+        f" outbox table afterwards: {stream.table}",
+        file=sys.stderr,
+    )
     minutes: dict[int, list[int]] = {}
     for committed_at, latency in stream.samples:
         minutes.setdefault(int(committed_at // 60_000_000_000), []).append(latency)
@@ -380,6 +384,8 @@ def run_all(
             if first.baseline is not None:
                 raw = median_figures([[run[i].baseline for run in runs]])[0]
             comparisons.append(replace(first, library=ours, baseline=raw))
+        for done in comparisons[-len(runs[0]) :]:  # as they come: a long run shows progress
+            print(f"{done.benchmark}: {_figure(done.library)}", file=sys.stderr)
     return comparisons
 
 
