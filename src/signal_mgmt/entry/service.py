@@ -2,21 +2,25 @@
 
 ``publish`` does, in ONE transaction (the caller's if given): quantize the
 levels to the instrument's tick, derive the Asia/Kolkata trading day, insert
-the signal (``ON CONFLICT DO NOTHING`` on its key, so a duplicate, even a
-concurrent one, writes and emits nothing), fan out one delivery per subscribed
-user-broker in one multi-row insert, move DETECTED -> PUBLISHED, and emit
-SIGNAL_PUBLISHED plus one SIGNAL_DELIVERY_CREATED per delivery.
+the signal as PUBLISHED (``ON CONFLICT DO NOTHING`` on its key, so a duplicate,
+even a concurrent one, writes and emits nothing), fan out one delivery per
+subscribed user-broker, and emit SIGNAL_PUBLISHED plus one
+SIGNAL_DELIVERY_CREATED per delivery. On PostgreSQL with the default reference
+data the insert, the audience read and the deliveries are one statement.
+
+A new signal is written PUBLISHED at once: DETECTED -> PUBLISHED as a second
+UPDATE would guard a row that no other transaction can see yet. DETECTED is
+left to signals written without a fan-out (``finish_detected`` replays them,
+through the guarded UPDATE).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, String, func, literal, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Engine, select, update
 
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.events import (
@@ -25,10 +29,16 @@ from signal_mgmt.entry.events import (
     delivery_created,
     signal_published,
 )
+from signal_mgmt.entry.fan_out import (
+    SIGNAL_KEY,
+    NewDeliveries,
+    insert_deliveries,
+    publish_in_one_statement,
+)
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
 from signal_mgmt.market.calendar import MarketCalendar
 from signal_mgmt.market.clock import Clock
-from signal_mgmt.models import Signal, SignalDelivery, SignalStatus, UTCDateTime
+from signal_mgmt.models import Signal, SignalDelivery, SignalStatus
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.reference.port import ReferenceData
@@ -37,15 +47,6 @@ from signal_mgmt.storage.db import Executor, is_postgres, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
 from signal_mgmt.storage.locks import lock_symbol
 from signal_mgmt.validation import require_count
-
-SIGNAL_KEY = [
-    "symbol",
-    "direction",
-    "confluence_type",
-    "signal_day",
-    "effective_floor",
-    "effective_ceiling",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +79,33 @@ class SignalService:
         with transaction(self._engine, connection) as conn:
             lock_symbol(conn, candidate.symbol)
             row = self._key_row(conn, candidate)
-            inserted = conn.execute(
-                insert_ignore(conn, Signal, SIGNAL_KEY).returning(Signal.id), [row]
-            ).first()
-            if inserted is None:
+            created = self._insert_published(conn, row)
+            if created is None:
                 existing = conn.execute(
                     select(Signal.id).where(*(Signal.__table__.c[k] == row[k] for k in SIGNAL_KEY))
                 ).scalar_one()
                 return PublishResult(existing, False, self._delivery_ids(conn, existing))
-            return self._fan_out(conn, int(inserted[0]), row, fresh=True)
+            signal_id, new = created
+            emit(conn, _events(signal_id, row, new, len(new)), self._clock)
+            return PublishResult(signal_id, True, tuple(sorted(d for d, _ in new)))
+
+    def _insert_published(
+        self, conn: Connection, row: Mapping[str, Any]
+    ) -> tuple[int, NewDeliveries] | None:
+        """The new signal and its deliveries; None for a duplicate (nothing written)."""
+        if is_postgres(conn) and type(self._reference) is TableReferenceData:
+            return publish_in_one_statement(conn, row)
+        inserted = conn.execute(
+            insert_ignore(conn, Signal, SIGNAL_KEY).returning(Signal.id), [row]
+        ).first()
+        if inserted is None:
+            return None
+        signal_id = int(inserted[0])
+        symbol = row["symbol"]
+        audience = self._reference.audience(conn, symbol, row["confluence_type"])
+        now = row["created_at"]
+        new = insert_deliveries(conn, signal_id, symbol, audience, now) if audience else []
+        return signal_id, new
 
     def finish_detected(self, connection: Executor | None = None, limit: int = 100) -> list[int]:
         """Replay: fan out and publish signals left in DETECTED; returns their ids."""
@@ -107,7 +126,7 @@ class SignalService:
                 lock_symbol(conn, symbol.scalar_one())
                 signal = conn.execute(select(Signal.__table__).where(Signal.id == signal_id)).one()
                 if signal.status == SignalStatus.DETECTED:
-                    self._fan_out(conn, signal_id, dict(signal._mapping), fresh=False)
+                    self._fan_out(conn, signal_id, dict(signal._mapping))
                     finished.append(signal_id)
         return finished
 
@@ -131,23 +150,19 @@ class SignalService:
             "signal_day": self._calendar.trading_date(candidate.detected_at),
             "effective_floor": floor,
             "effective_ceiling": ceiling,
-            "status": SignalStatus.DETECTED,
+            "status": SignalStatus.PUBLISHED,
             "detected_at": candidate.detected_at,
+            "published_at": now,
             "metadata": candidate.metadata,
             "created_at": now,
         }
 
-    def _fan_out(
-        self, conn: Connection, signal_id: int, signal: Mapping[str, Any], *, fresh: bool
-    ) -> PublishResult:
-        """DETECTED -> PUBLISHED with one delivery per subscriber, all in ``conn``'s transaction.
-
-        ``fresh``: the signal was inserted by this transaction, so it has no delivery yet.
-        """
+    def _fan_out(self, conn: Connection, signal_id: int, signal: Mapping[str, Any]) -> None:
+        """Replay of a DETECTED signal: its deliveries, DETECTED -> PUBLISHED, its events."""
         now = self._clock.now()
         symbol = signal["symbol"]
         audience = self._reference.audience(conn, symbol, signal["confluence_type"])
-        new = _insert_deliveries(conn, signal_id, symbol, audience, now) if audience else []
+        new = insert_deliveries(conn, signal_id, symbol, audience, now) if audience else []
         moved = conn.execute(
             update(Signal)
             .where(Signal.id == signal_id, Signal.status == SignalStatus.DETECTED)
@@ -161,36 +176,8 @@ class SignalService:
                 target=SignalStatus.PUBLISHED,
                 actual=signal["status"],
             )
-        delivery_ids = (
-            tuple(sorted(delivery for delivery, _ in new))
-            if fresh
-            else self._delivery_ids(conn, signal_id)
-        )
-        published = SignalPublished(
-            signal_id=signal_id,
-            symbol=symbol,
-            direction=signal["direction"],
-            confluence_type=signal["confluence_type"],
-            signal_day=signal["signal_day"],
-            effective_floor=signal["effective_floor"],
-            effective_ceiling=signal["effective_ceiling"],
-            detected_at=signal["detected_at"],
-            delivery_count=len(delivery_ids),
-        )
-        deliveries = [
-            delivery_created(
-                SignalDeliveryCreated(
-                    delivery_id=delivery_id,
-                    signal_id=signal_id,
-                    user_broker_id=user_broker_id,
-                    symbol=symbol,
-                )
-            )
-            for delivery_id, user_broker_id in sorted(new)
-        ]
-        events: list[Event[Any]] = [signal_published(published), *deliveries]
-        emit(conn, events, self._clock)
-        return PublishResult(signal_id, True, delivery_ids)
+        delivery_count = len(self._delivery_ids(conn, signal_id))
+        emit(conn, _events(signal_id, signal, new, delivery_count), self._clock)
 
     @staticmethod
     def _delivery_ids(conn: Connection, signal_id: int) -> tuple[int, ...]:
@@ -202,33 +189,31 @@ class SignalService:
         return tuple(conn.execute(query).scalars())
 
 
-def _insert_deliveries(
-    conn: Connection, signal_id: int, symbol: str, audience: list[int], now: datetime
-) -> list[tuple[int, int]]:
-    """One statement for the whole audience; returns (delivery id, user-broker id) of new rows.
-
-    On PostgreSQL the audience travels as ONE array parameter (``unnest``): the
-    statement text stays short and cached, where a multi-row VALUES of thousands
-    of rows is re-parsed by the driver on every call. SQLite gets executemany.
-    """
-    key = ["signal_id", "user_broker_id"]
-    if is_postgres(conn):
-        rows = select(
-            literal(signal_id, BigInteger()),
-            func.unnest(literal(audience, postgresql.ARRAY(BigInteger()))),
-            literal(symbol, String()),
-            literal(now, UTCDateTime()),
+def _events(
+    signal_id: int, signal: Mapping[str, Any], new: NewDeliveries, delivery_count: int
+) -> list[Event[Any]]:
+    """SIGNAL_PUBLISHED, then SIGNAL_DELIVERY_CREATED per new delivery in id order."""
+    symbol = signal["symbol"]
+    published = SignalPublished(
+        signal_id=signal_id,
+        symbol=symbol,
+        direction=signal["direction"],
+        confluence_type=signal["confluence_type"],
+        signal_day=signal["signal_day"],
+        effective_floor=signal["effective_floor"],
+        effective_ceiling=signal["effective_ceiling"],
+        detected_at=signal["detected_at"],
+        delivery_count=delivery_count,
+    )
+    deliveries = [
+        delivery_created(
+            SignalDeliveryCreated(
+                delivery_id=delivery_id,
+                signal_id=signal_id,
+                user_broker_id=user_broker_id,
+                symbol=symbol,
+            )
         )
-        statement = postgresql.insert(SignalDelivery).from_select(
-            ["signal_id", "user_broker_id", "symbol", "created_at"], rows
-        )
-        statement = statement.on_conflict_do_nothing(index_elements=key)
-        params: list[dict[str, Any]] | None = None
-    else:
-        statement = insert_ignore(conn, SignalDelivery, key)
-        params = [
-            {"signal_id": signal_id, "user_broker_id": user, "symbol": symbol, "created_at": now}
-            for user in audience
-        ]
-    returning = statement.returning(SignalDelivery.id, SignalDelivery.user_broker_id)
-    return [(int(r[0]), int(r[1])) for r in conn.execute(returning, params)]
+        for delivery_id, user_broker_id in sorted(new)
+    ]
+    return [signal_published(published), *deliveries]
