@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from input_support import Desk, make_desk, table_counts
 from signal_mgmt.cli import app
+from signal_mgmt.entry.coordinator import EntryCoordinator
 from signal_mgmt.entry.qualification import EntryQualificationService
 from signal_mgmt.errors import ConfigError, InvalidInputError, SignalMgmtError
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
@@ -269,6 +270,15 @@ def test_batch_size_must_be_a_positive_int(
 ) -> None:
     with pytest.raises(InvalidInputError):
         worker(engine, SimulatedBroker(), clock, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("lanes", ["4", 1.5, 0, None])
+def test_coordinator_lanes_must_be_a_positive_int(
+    engine: Engine, clock: ManualClock, desk: Desk, lanes: Any
+) -> None:
+    qualification = EntryQualificationService(engine, clock, nse_calendar())
+    with pytest.raises(InvalidInputError):
+        EntryCoordinator(desk.world.signals, qualification, lanes=lanes)
 
 
 # --------------------------------------------------------------------------- settings

@@ -19,6 +19,7 @@ from signal_mgmt.entry.service import PublishResult, SignalService
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.models import TradeIntentStatus
 from signal_mgmt.tms.open import OpenResult, TradeOpener
+from signal_mgmt.validation import require_count
 
 _TO_OPEN = frozenset({TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED})
 
@@ -48,8 +49,7 @@ class EntryCoordinator:
         *,
         lanes: int = 4,
     ) -> None:
-        if lanes < 1:
-            raise InvalidInputError("lanes must be at least 1", field="lanes")
+        require_count(lanes, "lanes")
         self._signals = signals
         self._qualification = qualification
         self._opener = opener
