@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from database import BenchDatabase
-from measure import Work
+from measure import Sample, Work
 from parallel import run_together
 from psycopg.types.json import Jsonb
 
@@ -179,8 +179,13 @@ def skip_locked_drain(database: BenchDatabase, rows: int, drainers: int, batch: 
     return rows / elapsed
 
 
-def notify_latency(database: BenchDatabase, count: int, per_second: float) -> list[int]:
-    """Benchmark 4 baseline: commit of INSERT + NOTIFY -> a LISTENing connection wakes (ns)."""
+def notify_latency(database: BenchDatabase, count: int, per_second: float) -> list[Sample]:
+    """Benchmark 4 baseline: COMMIT of INSERT + NOTIFY sent -> a LISTENing connection wakes.
+
+    (instant COMMIT was sent, latency) in ns per event, both on CLOCK_MONOTONIC. The
+    instant is taken before ``commit()``, as on the library side: the listener may
+    wake before ``commit()`` has returned to the producer, which made latencies
+    measured from the return negative."""
     from measure import paced
 
     committed = [0] * count
@@ -205,14 +210,14 @@ def notify_latency(database: BenchDatabase, count: int, per_second: float) -> li
                 outbox_params("BENCH_RECORDED", "bench", i),
             )
             conn.execute("SELECT pg_notify('bench_outbox', %s)", (str(i),))
-            conn.commit()
             committed[i] = time.monotonic_ns()
+            conn.commit()
 
         paced(count, per_second, produce)
     listener.join()
     if not all(woke):
         raise RuntimeError("raw listener missed notifications")
-    return [w - c for w, c in zip(woke, committed, strict=True)]
+    return [(c, w - c) for w, c in zip(woke, committed, strict=True)]
 
 
 def _hold_a_session_lock(conninfo: str) -> None:

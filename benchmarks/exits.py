@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from database import BenchDatabase
+from measure import Sample
+from statements import counting
 
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.qualification import EntryQualificationService
@@ -142,8 +145,16 @@ def _open_real_trades(database: BenchDatabase, count: int) -> tuple[ManualClock,
     return clock, book
 
 
-def tick_to_approved_exit(database: BenchDatabase, count: int) -> list[int]:
-    """Per trade: a tick through its target -> ExitDetector -> ExitIntentService commit (ns)."""
+@dataclass(frozen=True)
+class ExitLatencies:
+    samples: list[Sample]
+    """(tick instant, tick -> committed APPROVED) in ns, one per trade but the first."""
+    statements: int
+    """Statements of the first trade's ``on_exit_detected`` (not timed)."""
+
+
+def tick_to_approved_exit(database: BenchDatabase, count: int) -> ExitLatencies:
+    """Per trade: a tick through its target -> ExitDetector -> ExitIntentService commit."""
     clock, book = _open_real_trades(database, count)
     engine = make_engine(database.url)
     service = ExitIntentService(engine, clock)
@@ -151,16 +162,22 @@ def tick_to_approved_exit(database: BenchDatabase, count: int) -> list[int]:
     for trade in book:
         detector.add_trade(trade)
     clock.advance(timedelta(minutes=1))
-    latencies = []
+    samples: list[Sample] = []
+    statements = 0
     try:
-        for trade in book:
+        for number, trade in enumerate(book):
             assert trade.target_price is not None
-            started = time.perf_counter_ns()
+            started = time.monotonic_ns()
             outcome = detector.on_tick(trade.symbol, trade.target_price, clock.now())
-            results = [service.on_exit_detected(c) for c in outcome.candidates]
-            latencies.append(time.perf_counter_ns() - started)
+            if number == 0:
+                with counting() as seen:
+                    results = [service.on_exit_detected(c) for c in outcome.candidates]
+                statements = len(seen)
+            else:
+                results = [service.on_exit_detected(c) for c in outcome.candidates]
+                samples.append((started, time.monotonic_ns() - started))
             if [r.outcome for r in results] != [ExitOutcome.APPROVED]:
                 raise RuntimeError(f"trade {trade.trade_id}: expected one APPROVED exit, {results}")
     finally:
         engine.dispose()
-    return latencies
+    return ExitLatencies(samples, statements)

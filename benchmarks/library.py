@@ -16,7 +16,7 @@ from typing import Any
 
 from baselines import seed_pending
 from database import BenchDatabase
-from measure import Work, paced
+from measure import Sample, Work, paced
 from parallel import run_together
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -220,7 +220,9 @@ class _TimingPublisher:
 
 
 def _produce(url: str, count: int, per_second: float, tag: str) -> dict[str, int]:
-    """Emit ``count`` one-event transactions at a steady rate; commit time per event id."""
+    """Emit ``count`` one-event transactions at a steady rate; per event id, the instant its
+    COMMIT was sent (taken inside the transaction: the relay thread may publish before the
+    commit call has returned to the producer)."""
     engine = make_engine(url)
     clock = SystemClock()
     committed: dict[str, int] = {}
@@ -235,7 +237,7 @@ def _produce(url: str, count: int, per_second: float, tag: str) -> dict[str, int
         )
         with transaction(engine) as conn:
             emit(conn, event, clock)
-        committed[str(event.event_id)] = time.monotonic_ns()
+            committed[str(event.event_id)] = time.monotonic_ns()  # COMMIT is sent next
 
     try:
         paced(count, per_second, one)
@@ -250,8 +252,9 @@ def _producer_process(url: str, count: int, per_second: float, tag: str) -> Call
 
 def publish_latency(
     database: BenchDatabase, count: int, per_second: float, separate_process: bool
-) -> list[int]:
-    """Benchmark 4: commit -> publish (ns) through a ``RelayThread`` with the default wake-ups.
+) -> list[Sample]:
+    """Benchmark 4: COMMIT sent -> published (ns) through a ``RelayThread`` with the default
+    wake-ups.
 
     In one process the relay is woken by the emitting transaction's commit; from
     another process, by PostgreSQL NOTIFY (LISTEN in the relay thread).
@@ -278,7 +281,7 @@ def publish_latency(
     missing = committed.keys() - publisher.published.keys()
     if missing:
         raise RuntimeError(f"{len(missing)} events not published within 30 s")
-    return [publisher.published[event_id] - at for event_id, at in committed.items()]
+    return [(at, publisher.published[event_id] - at) for event_id, at in committed.items()]
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,7 @@ def _produce_keyed(url: str, count: int, per_second: float, tag: str, keys: int)
             return
         with transaction(engine) as conn:
             emit(conn, event, clock)
-        committed[str(event.event_id)] = time.monotonic_ns()
+            committed[str(event.event_id)] = time.monotonic_ns()  # COMMIT is sent next
 
     try:
         paced(count, per_second, one)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,32 @@ def percentiles_ms(samples_ns: Sequence[int], prefix: str) -> list[Figure]:
         Figure(f"{prefix} p99", at(0.99), "ms", higher_is_better=False),
         Figure(f"{prefix} max", ordered[-1] / 1e6, "ms", higher_is_better=False),
     ]
+
+
+Sample = tuple[int, int]
+"""One latency measurement: (the instant it started, CLOCK_MONOTONIC ns; the latency, ns)."""
+
+
+def by_minute(samples: Sequence[Sample]) -> list[list[int]]:
+    """The latencies of each minute, counted from the first sample's start."""
+    if not samples:
+        return []
+    first = min(start for start, _ in samples)
+    minutes: dict[int, list[int]] = {}
+    for start, latency in samples:
+        minutes.setdefault((start - first) // 60_000_000_000, []).append(latency)
+    return [minutes[minute] for minute in sorted(minutes)]
+
+
+def latency_figures(samples: Sequence[Sample], prefix: str) -> list[Figure]:
+    """p50, p99, max, and the p99 of the worst minute (every minute's p99 is printed)."""
+    figures = percentiles_ms([latency for _, latency in samples], prefix)
+    per_minute = [percentiles_ms(minute, prefix)[1].value for minute in by_minute(samples)]
+    print(
+        f"{prefix}: p99 per minute " + ", ".join(f"{p99:.2f}" for p99 in per_minute) + " ms",
+        file=sys.stderr,
+    )
+    return [*figures, Figure(f"{prefix} p99 worst minute", max(per_minute), "ms", False)]
 
 
 def paced(count: int, per_second: float, work: Callable[[int], None]) -> None:
