@@ -26,7 +26,11 @@ from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.simulated import SimulatedBroker
 from signal_mgmt.exit.candidate import ExitCandidate
+from signal_mgmt.exit.detector import ExitDetector
+from signal_mgmt.exit.monitor import ExitMonitor
+from signal_mgmt.exit.service import ExitIntentService
 from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
+from signal_mgmt.exit.store import load_open_trades
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import ExitReason, Instrument, UserBroker
@@ -220,6 +224,8 @@ def test_bad_available_capital_is_refused(engine: Engine, desk: Desk, capital: A
 def id_calls(engine: Engine, clock: ManualClock, desk: Desk) -> dict[str, Callable[[int], Any]]:
     broker = SimulatedBroker()
     qualification = EntryQualificationService(engine, clock, nse_calendar())
+    detector = ExitDetector(ExitSettings().condition(nse_calendar()))
+    monitor = ExitMonitor(detector, ExitIntentService(engine, clock, nse_calendar()))
     return {
         "qualify": qualification.qualify,
         "open": TradeOpener(engine, clock, broker).open,
@@ -227,6 +233,8 @@ def id_calls(engine: Engine, clock: ManualClock, desk: Desk) -> dict[str, Callab
         "close_for_exit": TradeCloser(engine, clock).close_for_exit,
         "subscribe": desk.world.admin.subscribe,
         "set_broker_state": lambda i: desk.world.admin.set_broker_state(i, enabled=False),
+        "track": monitor.track,
+        "load_open_trades": lambda i: load_open_trades(engine, trade_ids=[i]),
         "exit_candidate": lambda i: ExitCandidate(
             trade_id=i, reason=ExitReason.MANUAL, price=Decimal(1), detected_at=clock.now()
         ),
@@ -243,6 +251,8 @@ def id_calls(engine: Engine, clock: ManualClock, desk: Desk) -> dict[str, Callab
         "close_for_exit",
         "subscribe",
         "set_broker_state",
+        "track",
+        "load_open_trades",
         "exit_candidate",
     ],
 )

@@ -14,6 +14,7 @@ from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import Direction, ExitTrailingMark, Instrument, Trade, TradeStatus
 from signal_mgmt.storage.db import Executor, transaction
 from signal_mgmt.storage.idempotent import insert_ignore
+from signal_mgmt.validation import require_id
 
 
 def load_open_trades(
@@ -32,7 +33,7 @@ def load_open_trades(
         .order_by(Trade.id)
     )
     if trade_ids is not None:
-        query = query.where(Trade.id.in_(list(trade_ids)))
+        query = query.where(Trade.id.in_([require_id(t, "trade_id") for t in trade_ids]))
     with transaction(engine, connection) as conn:
         rows = conn.execute(query).all()
     return [
