@@ -37,6 +37,9 @@ from signal_mgmt.models import ExitReason, Instrument, UserBroker
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event, EventPayload
 from signal_mgmt.outbox.inbox import Inbox
+from signal_mgmt.outbox.publishers import InMemoryPublisher
+from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.thread import RelayThread
 from signal_mgmt.reference import InstrumentSpec
 from signal_mgmt.settings import load_settings
 from signal_mgmt.tms.close import TradeCloser
@@ -289,6 +292,21 @@ def test_coordinator_lanes_must_be_a_positive_int(
     qualification = EntryQualificationService(engine, clock, nse_calendar())
     with pytest.raises(InvalidInputError):
         EntryCoordinator(desk.world.signals, qualification, lanes=lanes)
+
+
+@pytest.mark.parametrize(
+    "options", [{"batch_size": "500"}, {"batch_size": 2**64}, {"max_attempts": 2.5}], ids=repr
+)
+def test_relay_counts_must_be_positive_ints(engine: Engine, options: dict[str, Any]) -> None:
+    """'500' was a TypeError; 2**64 an OverflowError on SQLite at the first claim."""
+    with pytest.raises(InvalidInputError):
+        OutboxRelay(engine, InMemoryPublisher(), **options)
+
+
+@pytest.mark.parametrize("poll_interval", ["1", None])
+def test_relay_thread_poll_interval_must_be_a_number(engine: Engine, poll_interval: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        RelayThread(OutboxRelay(engine, InMemoryPublisher()), poll_interval=poll_interval)
 
 
 # --------------------------------------------------------------------------- settings

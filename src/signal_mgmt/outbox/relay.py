@@ -40,6 +40,7 @@ from signal_mgmt.outbox.publishers.base import Publisher
 from signal_mgmt.outbox.table import outbox
 from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
+from signal_mgmt.validation import require_count
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ class OutboxRelay:
         stopping: threading.Event | None = None,
         metrics: RelayMetrics | None = None,
     ) -> None:
-        _require(batch_size >= 1, "batch_size", batch_size)
-        _require(max_attempts >= 1, "max_attempts", max_attempts)
+        require_count(batch_size, "batch_size")
+        require_count(max_attempts, "max_attempts")
         _require(0 < backoff_initial <= backoff_max, "backoff_initial", backoff_initial)
         _require(lease > timedelta(0), "lease", lease)
         self.engine = engine

@@ -72,7 +72,7 @@ class RelayThread:
         listen: bool = True,
         name: str = "signal-mgmt-relay",
     ) -> None:
-        if not poll_interval > 0:
+        if not isinstance(poll_interval, int | float) or not poll_interval > 0:
             raise InvalidInputError(
                 "poll_interval must be positive", field="poll_interval", value=poll_interval
             )
