@@ -386,6 +386,7 @@ def demo(*args: str) -> Any:
         (["--date", DAY, "--json-summary", "/no/such/dir/s.json"], "does not exist"),
         (["--date", DAY, "--database-url", "mysql://x/y"], "unsupported database"),
     ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else "",
 )
 def test_demo_checks_every_argument_before_it_creates_a_database(
     tmp_path: Path, args: list[str], message: str
