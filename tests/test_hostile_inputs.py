@@ -108,9 +108,30 @@ JSON = st.recursive(
 ANYTHING = st.one_of(NUMBERS, DATETIMES, TEXT, IDS, JSON)
 
 
-def field(data: st.DataObject, good: object, hostile: st.SearchStrategy[Any]) -> Any:
-    """Mostly a hostile value of the field's kind, sometimes the good one or anything."""
-    return data.draw(st.one_of(hostile, hostile, st.just(good), ANYTHING))
+class Draws:
+    """One example's draws. Up front it picks the field that gets a hostile value (of its
+    kind, or anything); every other field keeps its good value, so each hostile value
+    reaches the check it is meant for. Target -1: every field may be hostile at once."""
+
+    MAX_FIELDS = 8
+
+    def __init__(self, data: Draws) -> None:
+        self._data = data
+        self._target = data.draw(st.integers(-1, self.MAX_FIELDS - 1), label="hostile field")
+        self._fields = 0
+
+    def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
+        return self._data.draw(strategy)
+
+    def field(self, good: object, hostile: st.SearchStrategy[Any]) -> Any:
+        index, self._fields = self._fields, self._fields + 1
+        if self._target == -1:
+            return self.draw(st.one_of(hostile, st.just(good), ANYTHING))
+        return self.draw(st.one_of(hostile, ANYTHING)) if index == self._target else good
+
+
+def field(data: Draws, good: object, hostile: st.SearchStrategy[Any]) -> Any:
+    return data.field(good, hostile)
 
 
 @dataclass
@@ -127,7 +148,7 @@ class Context:
 # --------------------------------------------------------------------------- entry points
 
 
-def signal_candidate(data: st.DataObject) -> SignalCandidate:
+def signal_candidate(data: Draws) -> SignalCandidate:
     return SignalCandidate(
         symbol=field(data, "INFY", TEXT),
         direction=field(data, "LONG", ENUMS),
@@ -139,11 +160,11 @@ def signal_candidate(data: st.DataObject) -> SignalCandidate:
     )
 
 
-def publish(ctx: Context, data: st.DataObject) -> None:
+def publish(ctx: Context, data: Draws) -> None:
     ctx.desk.world.signals.publish(signal_candidate(data))
 
 
-def coordinate(ctx: Context, data: st.DataObject) -> None:
+def coordinate(ctx: Context, data: Draws) -> None:
     qualification = EntryQualificationService(ctx.engine, ctx.clock, nse_calendar())
     opener = TradeOpener(ctx.engine, ctx.clock, ctx.broker, sleep=lambda _: None)
     coordinator = EntryCoordinator(ctx.desk.world.signals, qualification, opener)
@@ -153,7 +174,7 @@ def coordinate(ctx: Context, data: st.DataObject) -> None:
         coordinator.close()
 
 
-def qualify(ctx: Context, data: st.DataObject) -> None:
+def qualify(ctx: Context, data: Draws) -> None:
     service = EntryQualificationService(ctx.engine, ctx.clock, nse_calendar())
     if data.draw(st.booleans()):
         service.qualify(data.draw(IDS))
@@ -165,7 +186,7 @@ def exit_service(ctx: Context) -> ExitIntentService:
     return ExitIntentService(ctx.engine, ctx.clock, nse_calendar())
 
 
-def exit_detected(ctx: Context, data: st.DataObject) -> None:
+def exit_detected(ctx: Context, data: Draws) -> None:
     candidate = ExitCandidate(
         trade_id=field(data, ctx.desk.trade_id, IDS),
         reason=field(data, "STOP_LOSS", ENUMS),
@@ -176,7 +197,7 @@ def exit_detected(ctx: Context, data: st.DataObject) -> None:
     exit_service(ctx).on_exit_detected(candidate)
 
 
-def exit_cleared(ctx: Context, data: st.DataObject) -> None:
+def exit_cleared(ctx: Context, data: Draws) -> None:
     cleared = ExitCleared(
         trade_id=field(data, ctx.desk.trade_id, IDS),
         reason=field(data, "STOP_LOSS", ENUMS),
@@ -185,7 +206,7 @@ def exit_cleared(ctx: Context, data: st.DataObject) -> None:
     exit_service(ctx).on_exit_cleared(cleared)
 
 
-def manual_exit(ctx: Context, data: st.DataObject) -> None:
+def manual_exit(ctx: Context, data: Draws) -> None:
     monitor = ExitMonitor(ExitDetector(ExitSettings().condition(nse_calendar())), exit_service(ctx))
     monitor.start()
     monitor.request_manual_exit(
@@ -195,7 +216,7 @@ def manual_exit(ctx: Context, data: st.DataObject) -> None:
     )
 
 
-def tick(ctx: Context, data: st.DataObject) -> None:
+def tick(ctx: Context, data: Draws) -> None:
     monitor = ExitMonitor(ExitDetector(ExitSettings().condition(nse_calendar())), exit_service(ctx))
     monitor.start()
     monitor.on_tick(
@@ -203,7 +224,7 @@ def tick(ctx: Context, data: st.DataObject) -> None:
     )
 
 
-def add_instrument(ctx: Context, data: st.DataObject) -> None:
+def add_instrument(ctx: Context, data: Draws) -> None:
     spec = InstrumentSpec(
         symbol=field(data, "WIPRO", TEXT),
         tick_size=field(data, Decimal("0.05"), NUMBERS),
@@ -215,7 +236,7 @@ def add_instrument(ctx: Context, data: st.DataObject) -> None:
     ctx.desk.world.admin.add_instruments([spec])
 
 
-def add_user_broker(ctx: Context, data: st.DataObject) -> None:
+def add_user_broker(ctx: Context, data: Draws) -> None:
     spec = UserBrokerSpec(
         user_id=field(data, "hostile", TEXT),
         broker=field(data, "SIM", TEXT),
@@ -229,7 +250,7 @@ def add_user_broker(ctx: Context, data: st.DataObject) -> None:
     ctx.desk.world.admin.add_user_broker(spec)
 
 
-def subscribe(ctx: Context, data: st.DataObject) -> None:
+def subscribe(ctx: Context, data: Draws) -> None:
     ctx.desk.world.admin.subscribe(
         field(data, ctx.desk.world.user_brokers[0], IDS),
         symbol=field(data, "TCS", TEXT),
@@ -237,7 +258,7 @@ def subscribe(ctx: Context, data: st.DataObject) -> None:
     )
 
 
-def set_broker_state(ctx: Context, data: st.DataObject) -> None:
+def set_broker_state(ctx: Context, data: Draws) -> None:
     ctx.desk.world.admin.set_broker_state(
         field(data, ctx.desk.world.user_brokers[0], IDS),
         enabled=field(data, None, st.sampled_from([True, False, 1, "yes"])),
@@ -250,7 +271,7 @@ class Payload(EventPayload):
     value: Any = None
 
 
-def emit_event(ctx: Context, data: st.DataObject) -> None:
+def emit_event(ctx: Context, data: Draws) -> None:
     event = Event[Payload](
         event_type=field(data, "HOSTILE", TEXT),
         aggregate_type=field(data, "test", TEXT),
@@ -265,7 +286,7 @@ def emit_event(ctx: Context, data: st.DataObject) -> None:
         emit(conn, event, ctx.clock)
 
 
-def inbox(ctx: Context, data: st.DataObject) -> None:
+def inbox(ctx: Context, data: Draws) -> None:
     box = Inbox(ctx.engine, field(data, "billing", TEXT), ctx.clock)
     if data.draw(st.booleans()):
         event = field(data, "6f1c2b5e-8d2a-5b7e-9c3f-4a1e0d9b7c21", TEXT | IDS)
@@ -274,7 +295,7 @@ def inbox(ctx: Context, data: st.DataObject) -> None:
         box.forget_before(field(data, START, DATETIMES), batch_size=field(data, 100, IDS))
 
 
-def open_and_close(ctx: Context, data: st.DataObject) -> None:
+def open_and_close(ctx: Context, data: Draws) -> None:
     opener = TradeOpener(ctx.engine, ctx.clock, ctx.broker, sleep=lambda _: None)
     choice = data.draw(st.sampled_from(["open", "open_pending", "close"]))
     if choice == "open":
@@ -285,7 +306,7 @@ def open_and_close(ctx: Context, data: st.DataObject) -> None:
         TradeCloser(ctx.engine, ctx.clock).close_for_exit(data.draw(IDS))
 
 
-def dispatch_and_reconcile(ctx: Context, data: st.DataObject) -> None:
+def dispatch_and_reconcile(ctx: Context, data: Draws) -> None:
     batch_size = field(data, 10, IDS | NUMBERS)
     if data.draw(st.booleans()):
         ExitIntentDispatcher(
@@ -297,7 +318,7 @@ def dispatch_and_reconcile(ctx: Context, data: st.DataObject) -> None:
         Reconciler(ctx.engine, ctx.broker, ctx.clock).reconcile(data.draw(IDS))
 
 
-ENTRY_POINTS: dict[str, Callable[[Context, st.DataObject], None]] = {
+ENTRY_POINTS: dict[str, Callable[[Context, Draws], None]] = {
     "SignalService.publish": publish,
     "EntryCoordinator.process": coordinate,
     "EntryQualificationService": qualify,
@@ -375,7 +396,7 @@ def test_hostile_input_is_refused_or_stored_sane(
     ctx = Context(engine, clock, make_desk(engine, clock))
     before = table_counts(engine)  # each entry point makes ONE call that may write
     try:
-        ENTRY_POINTS[entry_point](ctx, data)
+        ENTRY_POINTS[entry_point](ctx, Draws(data))
     except SignalMgmtError:
         assert table_counts(engine) == before, "a refused call wrote rows"
     else:
