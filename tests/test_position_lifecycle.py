@@ -3,8 +3,8 @@
 A TMS runs the library's ``TradeLoop`` against a simulated broker while the world misbehaves:
 random tick paths, partial fills, rejections, unknown outcomes, a market that rests orders,
 cancels that lose the race to a fill, broker outages, process restarts (new service instances
-and ``TradeLoop.replay``) and a TMS that closes trades late or never. A fresh database per
-example.
+and ``TradeLoop.replay``, also half way through a pass) and a TMS that closes trades late or
+never. A fresh database per example.
 
 The oracle is the broker's net position per trade plus the rows:
 
@@ -166,6 +166,19 @@ class PositionMachine(RuleBasedStateMachine):
         watched = [t for t in self._open_trades() if t in self.loop.monitor]
         if watched:
             self.loop.request_manual_exit(data.draw(st.sampled_from(watched)), self.clock.now())
+
+    @rule(steps=st.integers(1, 4))
+    def the_process_dies_mid_pass(self, steps: int) -> None:
+        """The first ``steps`` steps of a pass run, then the process is gone."""
+        loop = self.loop
+        for step in (
+            loop.opener.open_pending,
+            loop.dispatcher.dispatch_pending,
+            loop.reconciler.reconcile_placed,
+            loop.exits.replay,
+        )[:steps]:
+            step()
+        self.the_process_restarts()
 
     @rule()
     def the_process_restarts(self) -> None:
