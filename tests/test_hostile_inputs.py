@@ -115,7 +115,7 @@ class Draws:
 
     MAX_FIELDS = 8
 
-    def __init__(self, data: Draws) -> None:
+    def __init__(self, data: st.DataObject) -> None:
         self._data = data
         self._target = data.draw(st.integers(-1, self.MAX_FIELDS - 1), label="hostile field")
         self._fields = 0
