@@ -1,4 +1,7 @@
-"""Events of the entry path. All carry ``symbol:<SYMBOL>`` as partition key (per-symbol order)."""
+"""Events of the entry path. All carry ``symbol:<SYMBOL>`` as partition key (per-symbol order).
+
+Built with ``Event.trusted``: every field is the service's own, from a validated
+candidate or a row it has just written."""
 
 from __future__ import annotations
 
@@ -31,8 +34,13 @@ class SignalDeliveryCreated(EventPayload):
     symbol: str
 
 
+# Parametrized once: ``Event[X]`` looks its class up in pydantic's generic cache per use.
+_PublishedEvent = Event[SignalPublished]
+_DeliveryEvent = Event[SignalDeliveryCreated]
+
+
 def signal_published(payload: SignalPublished) -> Event[SignalPublished]:
-    return Event[SignalPublished](
+    return _PublishedEvent.trusted(
         event_type=SIGNAL_PUBLISHED,
         aggregate_type="signal",
         aggregate_id=str(payload.signal_id),
@@ -43,7 +51,7 @@ def signal_published(payload: SignalPublished) -> Event[SignalPublished]:
 
 
 def delivery_created(payload: SignalDeliveryCreated) -> Event[SignalDeliveryCreated]:
-    return Event[SignalDeliveryCreated](
+    return _DeliveryEvent.trusted(
         event_type=SIGNAL_DELIVERY_CREATED,
         aggregate_type="signal_delivery",
         aggregate_id=str(payload.delivery_id),

@@ -1,8 +1,8 @@
 """The relay's claim: which pending events one relay may publish now, and how it holds them.
 
 Order needs two things. Writers: ``emit`` takes a key lock per partition key
-(``emit.lock_keys``), so the ids of one key are in the commit order of their
-writers and a committed row never has an uncommitted earlier row of its key.
+(``outbox_lock_keys``, in its INSERT statement), so the ids of one key are in the
+commit order of their writers and a committed row never has an uncommitted earlier row of its key.
 Relays: a relay publishes a key's events as a prefix from the key's first open
 row, in id order, and no two relays have events of one key in flight at once.
 

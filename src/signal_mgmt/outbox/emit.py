@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, TextClause, Uuid, bindparam, text
@@ -13,7 +15,7 @@ from signal_mgmt.errors import InvalidInputError, translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import JSONDocument, OutboxRow, OutboxStatus, UTCDateTime
 from signal_mgmt.outbox import wakeup
-from signal_mgmt.outbox.events import Event
+from signal_mgmt.outbox.events import Event, event_id_hex
 from signal_mgmt.storage.db import Executor, as_connection
 
 _COLUMNS = (
@@ -39,29 +41,77 @@ _TYPED = {
 MAX_ROWS_PER_INSERT = 1000
 """Rows per INSERT statement (11 parameters each, well under both databases' limits)."""
 
-# The writers' key locks (migration 0005 creates the function): a transaction-level
-# advisory lock per distinct key, taken in one global order (by hash) so that two
-# writers of overlapping key sets never deadlock. See ``lock_keys``.
-_LOCK_KEYS = text("SELECT outbox_lock_keys(:keys)").bindparams(
-    bindparam("keys", type_=ARRAY(String()))
-)
 
+def _postgres_insert() -> TextClause:
+    """The writers' key locks and every row in ONE statement, its text the same for any batch.
 
-def lock_keys(connection: Connection, keys: Sequence[str]) -> None:
-    """Serialize this transaction with every other writer of ``keys`` until it ends.
+    The key locks: ``outbox_lock_keys`` (migration 0005) takes a transaction-level
+    advisory lock per distinct key, in one global order (by hash) so that two
+    writers of overlapping key sets never deadlock. Why: ids come from a sequence
+    at INSERT time, so without them two transactions writing one key at once
+    could commit in the other order than their ids, and a relay could publish the
+    higher id first. With them the second writer of a key waits for the first
+    one's commit (or rollback) before it draws its ids, so the ids of one key are
+    in the commit order of their writers. The locks run in a CTE that ``WHERE
+    EXISTS`` turns into a one-time filter, evaluated before the first row is
+    produced, so before any row draws its id. Plain-SQL writers take the same
+    locks with ``SELECT outbox_lock_keys(ARRAY['key', ...])`` before their INSERT.
 
-    Why: ids come from a sequence at INSERT time, so without this two
-    transactions writing one key at once could commit in the other order than
-    their ids, and a relay could publish the higher id first. With it the second
-    writer of a key waits for the first one's commit (or rollback) before it
-    draws its ids, so the ids of one key are in the commit order of their
-    writers, and a relay that reads the key in id order never passes over an
-    uncommitted earlier event. Plain-SQL writers take the same locks with
-    ``SELECT outbox_lock_keys(ARRAY['key', ...])`` before their INSERT.
-    SQLite needs nothing: ``BEGIN IMMEDIATE`` already serializes writers.
+    The rows travel as one JSON array (``jsonb_array_elements ... WITH ORDINALITY``,
+    ids drawn in the order given): the text stays short, so the driver parses it
+    once and the server keeps it prepared, where a multi-row VALUES is a new
+    statement per batch size with 11 parameters a row.
     """
-    if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK_KEYS, {"keys": sorted(set(keys))})
+    columns = ", ".join(_COLUMNS)
+    sql = (
+        "WITH locked AS MATERIALIZED (SELECT outbox_lock_keys(:keys))"
+        f" INSERT INTO {OutboxRow.__tablename__} ({columns})"
+        " SELECT CAST(e.row->>'i' AS uuid), e.row->>'t', e.row->>'a', e.row->>'g', e.row->>'k',"
+        " e.row->'p', e.row->'h', :now, coalesce(CAST(e.row->>'v' AS timestamptz), :now),"
+        " 0, :status"
+        " FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS e(row, n)"
+        " WHERE EXISTS (SELECT FROM locked)"
+        " ORDER BY e.n"
+        " ON CONFLICT (event_id) DO NOTHING"
+    )
+    return text(sql).bindparams(
+        bindparam("keys", type_=ARRAY(String())),
+        bindparam("rows", type_=String()),
+        bindparam("now", type_=UTCDateTime()),
+        bindparam("status", type_=String()),
+    )
+
+
+_POSTGRES_INSERT = _postgres_insert()
+
+
+def _insert_postgres(
+    conn: Connection, batch: Sequence[Event[Any]], ids: list[str], now: datetime
+) -> None:
+    """``batch`` in one statement with its key locks, the rows as one JSON document
+    (one ``json.dumps`` in C, where arrays per column cost the driver a dump per value)."""
+    rows = [
+        {
+            "i": event_id,
+            "t": event.event_type,
+            "a": event.aggregate_type,
+            "g": event.aggregate_id,
+            "k": event.key,
+            "p": event.payload.model_dump(mode="json"),
+            "h": event.headers,
+            "v": None if event.available_at is None else event.available_at.isoformat(),
+        }
+        for event, event_id in zip(batch, ids, strict=True)
+    ]
+    conn.execute(
+        _POSTGRES_INSERT,
+        {
+            "keys": sorted({event.key for event in batch}),
+            "rows": json.dumps(rows),
+            "now": now,
+            "status": OutboxStatus.PENDING.value,
+        },
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -87,28 +137,14 @@ def _multi_row_insert(rows: int) -> TextClause:
     return text(sql).bindparams(*typed)
 
 
-def emit(
-    connection: Executor, events: Sequence[Event[Any]] | Event[Any], clock: Clock
-) -> list[uuid.UUID]:
-    """Write ``events`` in the caller's transaction, as ONE multi-row INSERT.
-
-    An event whose ``event_id`` is already stored is skipped silently: the same
-    fact announced twice is one event. Returns the ids of all ``events``.
-    Nothing is committed here; the events become visible with the caller's commit.
-    On PostgreSQL the transaction first takes the key lock of every key it
-    writes (``lock_keys``) and holds it until it ends: the events of one key
-    are then published in the commit order of their writers.
-    """
-    batch = [events] if isinstance(events, Event) else list(events)
-    if not batch:
-        return []
-    for event in batch:
-        if not isinstance(event, Event):
-            raise InvalidInputError("emit takes Event instances", field="events", value=event)
-    now = clock.now()
+def _insert_rows(
+    conn: Connection, batch: Sequence[Event[Any]], ids: list[uuid.UUID], now: datetime
+) -> None:
+    """SQLite: multi-row INSERTs of up to ``MAX_ROWS_PER_INSERT`` rows (``BEGIN IMMEDIATE``
+    already serializes writers, so there are no key locks to take)."""
     rows = [
         (
-            event.event_id,
+            event_id,
             event.event_type,
             event.aggregate_type,
             event.aggregate_id,
@@ -120,19 +156,46 @@ def emit(
             0,
             OutboxStatus.PENDING.value,
         )
-        for event in batch
+        for event, event_id in zip(batch, ids, strict=True)
     ]
+    for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+        chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+        params = {
+            f"{column}_{n}": value
+            for n, row in enumerate(chunk)
+            for column, value in zip(_COLUMNS, row, strict=True)
+        }
+        conn.execute(_multi_row_insert(len(chunk)), params)
+
+
+def emit(
+    connection: Executor, events: Sequence[Event[Any]] | Event[Any], clock: Clock
+) -> list[uuid.UUID]:
+    """Write ``events`` in the caller's transaction, as ONE INSERT (PostgreSQL; on SQLite
+    one per ``MAX_ROWS_PER_INSERT`` rows).
+
+    An event whose ``event_id`` is already stored is skipped silently: the same
+    fact announced twice is one event. Returns the ids of all ``events``.
+    Nothing is committed here; the events become visible with the caller's commit.
+    On PostgreSQL the same statement first takes the key lock of every key it
+    writes, held until the transaction ends: the events of one
+    key are then published in the commit order of their writers.
+    """
+    batch = [events] if isinstance(events, Event) else list(events)
+    if not batch:
+        return []
+    for event in batch:
+        if not isinstance(event, Event):
+            raise InvalidInputError("emit takes Event instances", field="events", value=event)
+    now = clock.now()
+    hex_ids = [event_id_hex(event.event_type, event.idempotency_key) for event in batch]
+    ids = [uuid.UUID(hex_id) for hex_id in hex_ids]
     conn = as_connection(connection)
     with translate_db_errors():
-        lock_keys(conn, [event.key for event in batch])
         # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
-        for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
-            chunk = rows[start : start + MAX_ROWS_PER_INSERT]
-            params = {
-                f"{column}_{n}": value
-                for n, row in enumerate(chunk)
-                for column, value in zip(_COLUMNS, row, strict=True)
-            }
-            conn.execute(_multi_row_insert(len(chunk)), params)
+        if conn.dialect.name == "postgresql":
+            _insert_postgres(conn, batch, hex_ids, now)
+        else:
+            _insert_rows(conn, batch, ids, now)
     wakeup.mark_emitted(conn)
-    return [event.event_id for event in batch]
+    return ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +27,23 @@ class EventPayload(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes, usedforsecurity=False)
+
+
+def event_id_hex(event_type: str, idempotency_key: str) -> str:
+    """``event_id_for`` as 32 hex digits, computed without a ``uuid.UUID`` object: uuid5
+    is SHA-1 of namespace + name with the version and variant bits set (RFC 4122 4.3)."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(f"{event_type}\x1f{idempotency_key}".encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = raw[6] & 0x0F | 0x50  # version 5
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
 def event_id_for(event_type: str, idempotency_key: str) -> uuid.UUID:
     """Deterministic id: the same fact announced twice is the same event."""
-    return uuid.uuid5(EVENT_NAMESPACE, f"{event_type}\x1f{idempotency_key}")
+    return uuid.UUID(event_id_hex(event_type, idempotency_key))
 
 
 class Event(InputModel, Generic[PayloadT]):
@@ -63,6 +78,16 @@ class Event(InputModel, Generic[PayloadT]):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return None if value is None else require_aware(value, "available_at")
+
+    @classmethod
+    def trusted(cls, **fields: Any) -> Event[PayloadT]:
+        """An event of the library's own, built without validation (``model_construct``):
+        its fields come from values already checked at the public boundary or read
+        back from the database. A host's event goes through the validating constructor."""
+        # Every optional field given: pydantic's default lookup (a signature inspection
+        # per ``default_factory`` use) costs more than the construction itself.
+        defaults: dict[str, Any] = {"partition_key": None, "headers": {}, "available_at": None}
+        return cls.model_construct(**(defaults | fields))
 
     @property
     def event_id(self) -> uuid.UUID:
