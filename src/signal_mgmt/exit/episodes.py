@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, Boolean, Connection, bindparam, select, text, update
 
-from signal_mgmt.models import ExitEpisode, ExitReason
+from signal_mgmt.models import ExitEpisode, ExitReason, UTCDateTime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +42,29 @@ class ClearOutcome(StrEnum):
     UNCHANGED = "UNCHANGED"  # no episode yet, or already re-armed
 
 
+_START_EPISODE = text(
+    f"INSERT INTO {ExitEpisode.__tablename__}"
+    " (trade_id, exit_reason, episode_id, armed, fired_at, cooldown_until, cleared_at)"
+    " VALUES (:trade_id, :reason, 1, :unarmed, :at, :until, NULL)"
+    " ON CONFLICT (trade_id, exit_reason) DO UPDATE SET"
+    f" episode_id = {ExitEpisode.__tablename__}.episode_id + 1,"
+    " armed = :unarmed, fired_at = :at, cooldown_until = :until"
+    f" WHERE {ExitEpisode.__tablename__}.fired_at <= :at"
+    f" AND ({ExitEpisode.__tablename__}.cleared_at IS NULL"
+    f" OR {ExitEpisode.__tablename__}.cleared_at <= :at)"
+    f" AND ({ExitEpisode.__tablename__}.armed OR {ExitEpisode.__tablename__}.cooldown_until <= :at)"
+    " RETURNING episode_id"
+).bindparams(
+    bindparam("trade_id", type_=BigInteger()),
+    bindparam("reason", type_=ExitEpisode.__table__.c.exit_reason.type),
+    bindparam("unarmed", type_=Boolean()),
+    bindparam("at", type_=UTCDateTime()),
+    bindparam("until", type_=UTCDateTime()),
+)
+"""Text, the same on both databases (SQLite >= 3.35 has ON CONFLICT ... RETURNING):
+SQLAlchemy compiles a dialect ``on_conflict_do_update`` anew on every call."""
+
+
 def start_episode(
     conn: Connection, trade_id: int, reason: ExitReason, at: datetime, cooldown: timedelta
 ) -> int | None:
@@ -53,31 +75,14 @@ def start_episode(
     re-armed or its cooldown ended by ``at`` (evaluated on the row as it stands
     after any concurrent writer), returning nothing when the guard refuses.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ExitEpisode).values(
-        trade_id=trade_id,
-        exit_reason=reason,
-        episode_id=1,
-        armed=False,
-        fired_at=at,
-        cooldown_until=at + cooldown,
-        cleared_at=None,
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[ExitEpisode.trade_id, ExitEpisode.exit_reason],
-        set_={
-            "episode_id": ExitEpisode.episode_id + 1,
-            "armed": False,
-            "fired_at": at,
-            "cooldown_until": at + cooldown,
-        },
-        where=and_(
-            ExitEpisode.fired_at <= at,
-            or_(ExitEpisode.cleared_at.is_(None), ExitEpisode.cleared_at <= at),
-            or_(ExitEpisode.armed.is_(True), ExitEpisode.cooldown_until <= at),
-        ),
-    )
-    episode = conn.execute(statement.returning(ExitEpisode.episode_id)).scalar_one_or_none()
+    params = {
+        "trade_id": trade_id,
+        "reason": reason,
+        "unarmed": False,
+        "at": at,
+        "until": at + cooldown,
+    }
+    episode = conn.execute(_START_EPISODE, params).scalar_one_or_none()
     return None if episode is None else int(episode)
 
 

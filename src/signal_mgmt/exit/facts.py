@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, select
 
 from signal_mgmt.errors import NotFoundError
 from signal_mgmt.models import (
@@ -21,6 +21,8 @@ from signal_mgmt.models import (
 )
 
 FILLED, FAILED = ExitIntentStatus.FILLED, ExitIntentStatus.FAILED
+_COUNTED = (*LIVE_EXIT_STATUSES, FILLED, FAILED)
+"""Every status but REJECTED: what an exit decision must know about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,33 +82,6 @@ def load_trade_context(conn: Connection, trade_id: int) -> TradeContext:
     )
 
 
-def exited_quantity(conn: Connection, trade_id: int) -> int:
-    """Quantity already gone: FILLED exits' quantity and what FAILED exits filled.
-
-    A live exit's quantity is not subtracted here: a second live exit is refused
-    on its own (EXIT_ALREADY_LIVE), and the ``exit_budgets`` CHECK holds the sum.
-    """
-    gone = case(
-        (ExitIntent.status == FILLED, ExitIntent.quantity),
-        (ExitIntent.status == FAILED, ExitIntent.filled_quantity),
-        else_=0,
-    )
-    total = conn.execute(
-        select(func.coalesce(func.sum(gone), 0)).where(ExitIntent.trade_id == trade_id)
-    ).scalar_one()
-    return int(total)
-
-
-def has_filled_exit(conn: Connection, trade_id: int) -> bool:
-    """A FILLED exit: the position is gone, only TMS's close is still to come."""
-    found = conn.execute(
-        select(ExitIntent.id)
-        .where(ExitIntent.trade_id == trade_id, ExitIntent.status == FILLED)
-        .limit(1)
-    ).first()
-    return found is not None
-
-
 @dataclass(frozen=True, slots=True)
 class LiveExit:
     """The trade's one live exit intent (PENDING / APPROVED / PLACED)."""
@@ -117,20 +92,47 @@ class LiveExit:
     preempted: bool
 
 
-def live_exit(conn: Connection, trade_id: int, other_than: int | None = None) -> LiveExit | None:
-    condition = and_(ExitIntent.trade_id == trade_id, ExitIntent.status.in_(LIVE_EXIT_STATUSES))
-    if other_than is not None:
-        condition = and_(condition, ExitIntent.id != other_than)
-    row = conn.execute(
+@dataclass(frozen=True, slots=True)
+class ExitHistory:
+    """What the trade's exit intents say, read in one statement.
+
+    ``exited_quantity``: FILLED exits' quantity and what FAILED exits filled. A live
+    exit's quantity is not subtracted: a second live exit is refused on its own
+    (EXIT_ALREADY_LIVE), and the ``exit_budgets`` CHECK holds the sum.
+    ``filled``: a FILLED exit exists, so the position is gone and only TMS's close
+    is still to come.
+    """
+
+    live: LiveExit | None
+    exited_quantity: int
+    filled: bool
+
+
+def exit_history(conn: Connection, trade_id: int, other_than: int | None = None) -> ExitHistory:
+    """The trade's live exit (other than ``other_than``), exited quantity and FILLED flag."""
+    rows = conn.execute(
         select(
-            ExitIntent.id, ExitIntent.exit_reason, ExitIntent.status, ExitIntent.preempted_at
-        ).where(condition)
-    ).first()
-    if row is None:
-        return None
-    return LiveExit(
-        id=row.id,
-        reason=ExitReason(row.exit_reason),
-        status=row.status,
-        preempted=row.preempted_at is not None,
+            ExitIntent.id,
+            ExitIntent.exit_reason,
+            ExitIntent.status,
+            ExitIntent.preempted_at,
+            ExitIntent.quantity,
+            ExitIntent.filled_quantity,
+        )
+        .where(ExitIntent.trade_id == trade_id, ExitIntent.status.in_(_COUNTED))
+        .order_by(ExitIntent.id)
+    ).all()
+    live = next(
+        (
+            LiveExit(row.id, ExitReason(row.exit_reason), row.status, row.preempted_at is not None)
+            for row in rows
+            if row.status in LIVE_EXIT_STATUSES and row.id != other_than
+        ),
+        None,
     )
+    exited = sum(
+        row.quantity if row.status == FILLED else row.filled_quantity
+        for row in rows
+        if row.status in (FILLED, FAILED)
+    )
+    return ExitHistory(live, int(exited), any(row.status == FILLED for row in rows))

@@ -5,13 +5,17 @@
 1. takes the trade's exit lock (keyed lock in process, advisory lock across);
 2. starts a new episode, or stops here if the condition has neither cleared
    nor outlived its cooldown (``SUPPRESSED``: nothing is written);
-3. inserts ``exit_signals`` (DETECTED -> PUBLISHED) and emits EXIT_SIGNAL_PUBLISHED;
-4. inserts ``exit_intents`` PENDING, qualifies it with the pure Stage B rules
-   and moves it to APPROVED or REJECTED, emitting EXIT_INTENT_APPROVED/REJECTED.
+3. reads the trade's exit intents once (live exit, exited quantity, FILLED);
+4. inserts ``exit_signals`` PUBLISHED, qualifies the exit with the pure Stage B
+   rules and inserts ``exit_intents`` APPROVED or REJECTED, emitting
+   EXIT_SIGNAL_PUBLISHED and EXIT_INTENT_APPROVED/REJECTED in one outbox INSERT.
 
+Rows are written in their decided state: a DETECTED or PENDING row that the same
+transaction would move on at once is invisible to everyone else, so its
+guarded UPDATE could not fail. DETECTED and PENDING remain for what a crash or a
+pre-emption leaves, finished by ``replay`` through the guarded transitions.
 A candidate that arrives while another exit of the trade is live is recorded
-directly as REJECTED (EXIT_ALREADY_LIVE): a PENDING row is only written when it
-may become the trade's one live exit, which the partial unique index enforces.
+as REJECTED (EXIT_ALREADY_LIVE); the partial unique index keeps one live exit.
 A protective exit (stop, trailing, time, manual) that meets a live TARGET
 pre-empts it instead: the target is marked for cancellation and the signal
 waits in DETECTED until the cancel has settled (``replay`` finishes it, for the
@@ -45,10 +49,10 @@ from signal_mgmt.execution.exit_events import (
 from signal_mgmt.exit.candidate import ExitCandidate, ExitCleared
 from signal_mgmt.exit.episodes import ClearOutcome, episode_state, rearm, start_episode
 from signal_mgmt.exit.facts import (
+    ExitHistory,
+    LiveExit,
     TradeContext,
-    exited_quantity,
-    has_filled_exit,
-    live_exit,
+    exit_history,
     load_trade_context,
 )
 from signal_mgmt.exit.holds import ExitHolds, InMemoryExitHolds
@@ -175,20 +179,31 @@ class ExitIntentService:
                         ExitOutcome.STALE, trade_id, reason, held, reason_codes=stale
                     )
                 return ExitDetectionResult(ExitOutcome.SUPPRESSED, trade_id, reason, held)
-            signal = conn.execute(
+            history = exit_history(conn, trade_id)
+            preempting = self._preempt(conn, reason, history.live, now)
+            # Written PUBLISHED at once unless it waits for a pre-empted target: a
+            # DETECTED -> PUBLISHED UPDATE would guard a row no one else can see yet.
+            status = ExitSignalStatus.DETECTED if preempting else ExitSignalStatus.PUBLISHED
+            inserted = conn.execute(
                 insert(ExitSignal).returning(*ExitSignal.__table__.c),
                 {
                     "trade_id": trade_id,
                     "exit_reason": reason,
                     "episode_id": episode,
-                    "status": ExitSignalStatus.DETECTED,
+                    "status": status,
                     "price": candidate.price,
                     "trigger_level": candidate.trigger_level,
                     "detected_at": candidate.detected_at,
+                    "published_at": None if preempting else now,
                     "created_at": now,
                 },
             ).one()
-            return self._finish_signal(conn, ExitSignalRecord.from_row(signal), context, now)
+            signal = ExitSignalRecord.from_row(inserted)
+            if preempting:
+                return ExitDetectionResult(
+                    ExitOutcome.PREEMPTING, trade_id, reason, episode, signal.id
+                )
+            return self._qualify(conn, signal, context, history, now)
 
     def on_exit_cleared(
         self, cleared: ExitCleared, connection: Executor | None = None
@@ -252,8 +267,8 @@ class ExitIntentService:
             context = load_trade_context(conn, trade_id)
             signal = _load_signal(conn, intent.exit_signal_id)
             now = self.clock.now()
-            live = live_exit(conn, trade_id, other_than=intent_id) is not None
-            facts = self._facts(conn, context, signal, now, live)
+            history = exit_history(conn, trade_id, other_than=intent_id)
+            facts = self._facts(context, signal, now, history)
             self._decide(conn, intent, qualify_exit(facts, self.rules), now)
             return True
 
@@ -270,18 +285,16 @@ class ExitIntentService:
     def _finish_signal(
         self, conn: Connection, signal: ExitSignalRecord, context: TradeContext, now: datetime
     ) -> ExitDetectionResult:
-        reason = signal.exit_reason
-        current = live_exit(conn, context.trade_id)
-        if current is not None and preempts(reason, current.reason):
-            if not current.preempted:
-                conn.execute(
-                    update(ExitIntent)
-                    .where(ExitIntent.id == current.id, ExitIntent.preempted_at.is_(None))
-                    .values(preempted_at=now, updated_at=now)
-                )
+        """Replay of a signal left DETECTED (a crash, or a pre-empted target now settled)."""
+        history = exit_history(conn, context.trade_id)
+        if self._preempt(conn, signal.exit_reason, history.live, now):
             # Decided by ``replay`` once the execution side has settled the target.
             return ExitDetectionResult(
-                ExitOutcome.PREEMPTING, context.trade_id, reason, signal.episode_id, signal.id
+                ExitOutcome.PREEMPTING,
+                context.trade_id,
+                signal.exit_reason,
+                signal.episode_id,
+                signal.id,
             )
         transition(
             conn,
@@ -291,6 +304,39 @@ class ExitIntentService:
             target=ExitSignalStatus.PUBLISHED,
             values={"published_at": now},
         )
+        return self._qualify(conn, signal, context, history, now)
+
+    @staticmethod
+    def _preempt(
+        conn: Connection, reason: ExitReason, current: LiveExit | None, now: datetime
+    ) -> bool:
+        """Whether ``reason`` pre-empts the live exit; if so, that exit is marked for
+        cancellation (once) and the new signal waits in DETECTED."""
+        if current is None or not preempts(reason, current.reason):
+            return False
+        if not current.preempted:
+            conn.execute(
+                update(ExitIntent)
+                .where(ExitIntent.id == current.id, ExitIntent.preempted_at.is_(None))
+                .values(preempted_at=now, updated_at=now)
+            )
+        return True
+
+    def _qualify(
+        self,
+        conn: Connection,
+        signal: ExitSignalRecord,
+        context: TradeContext,
+        history: ExitHistory,
+        now: datetime,
+    ) -> ExitDetectionResult:
+        """The PUBLISHED signal's intent, written with its decision, and both events.
+
+        The intent is inserted APPROVED or REJECTED at once: PENDING -> decided as a
+        second UPDATE would guard a row no one else can see yet. The partial unique
+        index (one live exit) and the ``exit_budgets`` triggers check the INSERT.
+        A candidate that meets a live exit is REJECTED (EXIT_ALREADY_LIVE).
+        """
         payload = ExitSignalPublished(
             exit_signal_id=signal.id,
             trade_id=signal.trade_id,
@@ -303,11 +349,9 @@ class ExitIntentService:
         published = exit_event(
             EXIT_SIGNAL_PUBLISHED, "exit_signal", signal.id, signal.trade_id, payload
         )
-        live = current is not None
-        decision = qualify_exit(self._facts(conn, context, signal, now, live), self.rules)
-        # Only a row that may become the trade's one live exit is written as PENDING.
-        status = ExitIntentStatus.REJECTED if live else ExitIntentStatus.PENDING
-        plan = decision.plan
+        decision = qualify_exit(self._facts(context, signal, now, history), self.rules)
+        approved = decision.approved and history.live is None
+        status = ExitIntentStatus.APPROVED if approved else ExitIntentStatus.REJECTED
         inserted = conn.execute(
             insert(ExitIntent).returning(*ExitIntent.__table__.c),
             {
@@ -317,19 +361,18 @@ class ExitIntentService:
                 "exit_reason": signal.exit_reason,
                 "episode_id": signal.episode_id,
                 "status": status,
-                "reason_codes": [code.value for code in decision.reason_codes] if live else [],
-                **_plan_columns(plan),
+                "reason_codes": [code.value for code in decision.reason_codes],
+                **_plan_columns(decision.plan),
                 "filled_quantity": 0,
                 "created_at": now,
-                "decided_at": now if live else None,
+                "decided_at": now,
                 "updated_at": now,
             },
         ).one()
         intent = ExitIntentRecord.from_row(inserted)
-        if live:
-            self._announce(conn, intent, ExitIntentStatus.REJECTED, decision, published)
-            return self._result(intent, ExitOutcome.REJECTED, decision)
-        return self._decide(conn, intent, decision, now, published)
+        self._announce(conn, intent, status, decision, published)
+        outcome = ExitOutcome.APPROVED if approved else ExitOutcome.REJECTED
+        return self._result(intent, outcome, decision)
 
     def _decide(
         self,
@@ -388,12 +431,7 @@ class ExitIntentService:
         emit(conn, [*also, event], self.clock)
 
     def _facts(
-        self,
-        conn: Connection,
-        context: TradeContext,
-        signal: ExitSignalRecord,
-        now: datetime,
-        live: bool,
+        self, context: TradeContext, signal: ExitSignalRecord, now: datetime, history: ExitHistory
     ) -> ExitFacts:
         return ExitFacts(
             reason=signal.exit_reason,
@@ -401,18 +439,18 @@ class ExitIntentService:
             at=now,
             trade_status=context.status,
             direction=context.direction,
-            open_quantity=context.quantity - exited_quantity(conn, context.trade_id),
+            open_quantity=context.quantity - history.exited_quantity,
             target_price=context.target_price,
             tick_size=context.tick_size,
             lot_size=context.lot_size,
             freeze_quantity=context.freeze_quantity,
             broker_enabled=context.broker_enabled,
             broker_connected=self._broker_connected(context),
-            live_exit=live,
+            live_exit=history.live is not None,
             session=self.calendar.session(self.calendar.trading_date(now)),
             portfolio_locked=self.holds.is_portfolio_locked(context.user_broker_id),
             trade_frozen=self.holds.is_trade_frozen(context.trade_id),
-            filled_exit=has_filled_exit(conn, context.trade_id),
+            filled_exit=history.filled,
         )
 
     def _broker_connected(self, context: TradeContext) -> bool:
