@@ -4,8 +4,7 @@ yields one row and one event per fact, through the whole ENTRY path, on both bac
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from conftest import Backend
 from entry_world import make_world
 from signal_mgmt.entry import EntryCoordinator
 from signal_mgmt.entry.qualification import EntryQualificationService
@@ -37,10 +35,9 @@ TICKS = {"INFY": Decimal("0.05"), "TCS": Decimal("0.10"), "RELIANCE": Decimal("0
 
 
 @pytest.fixture
-def fresh_engine(backend: Backend) -> Iterator[Callable[[], Engine]]:
-    """A new migrated database per call (per Hypothesis example), on the test's backend."""
-    with ExitStack() as databases:
-        yield lambda: databases.enter_context(backend.fresh_engine())
+def fresh_engine(emptied_engine: Callable[[], Engine]) -> Callable[[], Engine]:
+    """The test's database, emptied per call (per Hypothesis example)."""
+    return emptied_engine
 
 
 spec = st.tuples(

@@ -4,7 +4,7 @@ tick path, cooldown across service instances, exactly-once close with the right 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from conftest import Backend
 from entry_support import AT
 from exit_support import candidate, event_types, rows, seed
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
@@ -35,9 +34,9 @@ COOLDOWN = timedelta(seconds=120)
 
 
 @pytest.fixture
-def fresh_engine(backend: Backend) -> FreshEngine:
-    """A new migrated database per Hypothesis example (the test's backend)."""
-    return backend.fresh_engine
+def fresh_engine(emptied_engine: Callable[[], Engine]) -> FreshEngine:
+    """The test's database, emptied per Hypothesis example."""
+    return lambda: nullcontext(emptied_engine())
 
 
 def live_exits_per_trade(engine: Engine) -> dict[int, int]:

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
+from conftest import empty_every_table
 from input_support import Desk, make_desk, table_counts
 from signal_mgmt.entry.candidate import SignalCandidate
 from signal_mgmt.entry.coordinator import EntryCoordinator
@@ -371,18 +372,6 @@ def assert_stored_values_sane(engine: Engine) -> None:
             for row in conn.execute(select(table)):
                 for column, value in row._mapping.items():
                     assert_sane(value, f"{table.name}.{column}")
-
-
-def empty_every_table(engine: Engine) -> None:
-    """Back to a just-migrated database, ids included (much cheaper than a new database)."""
-    tables = Base.metadata.sorted_tables
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            return
-        for table in reversed(tables):  # no AUTOINCREMENT: ids restart from the emptied table
-            conn.execute(table.delete())
 
 
 @pytest.mark.parametrize("entry_point", list(ENTRY_POINTS))

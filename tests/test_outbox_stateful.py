@@ -211,10 +211,12 @@ class OutboxMachine(RuleBasedStateMachine):
         return opened
 
 
-def test_outbox_state_machine(backend: Backend) -> None:
+def test_outbox_state_machine(
+    backend: Backend, database_url: str, emptied_engine: Callable[[], Engine]
+) -> None:
     def new_database() -> tuple[str, Callable[[], None]]:
-        url = backend.create_database()
-        return url, lambda: backend.drop_database(url)
+        emptied_engine()  # each example starts on the test's database, emptied
+        return database_url, lambda: None  # the fixture drops it after the last example
 
     machine = type(
         f"OutboxMachine_{backend.name}",

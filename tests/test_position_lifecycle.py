@@ -31,7 +31,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from conftest import Backend
 from entry_world import World, make_world
@@ -279,10 +279,12 @@ class PositionMachine(RuleBasedStateMachine):
         return {trade_id: dict(counts) for trade_id, counts in net.items()}
 
 
-def test_position_lifecycle_state_machine(backend: Backend) -> None:
+def test_position_lifecycle_state_machine(
+    backend: Backend, database_url: str, emptied_engine: Callable[[], Engine]
+) -> None:
     def new_database() -> tuple[str, Callable[[], None]]:
-        url = backend.create_database()
-        return url, lambda: backend.drop_database(url)
+        emptied_engine()  # each example starts on the test's database, emptied
+        return database_url, lambda: None  # the fixture drops it after the last example
 
     machine = type(
         f"PositionMachine_{backend.name}",
