@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from pika.connection import Parameters
 
 from signal_mgmt.errors import ConfigError, PublishError
@@ -70,7 +71,9 @@ _OPTIONS = {
     "source",
     "deadline",
 }
-_FAILURES = (pika.exceptions.AMQPError, OSError)
+# AMQPConnectorException: what BlockingConnection raises while connecting (a broker
+# that accepts TCP but never answers: AMQPConnectorStackTimeout); not an AMQPError.
+_FAILURES = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 _MESSAGE_TOO_LARGE = 406  # PRECONDITION_FAILED, "message size ... larger than max size"
 
 
