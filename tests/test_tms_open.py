@@ -27,7 +27,7 @@ from signal_mgmt.models import (
     TradeIntentStatus,
     TradeStatus,
 )
-from signal_mgmt.tms import TradeOpener
+from signal_mgmt.tms import OpenResult, TradeOpener
 
 
 def approved_intent(world: World, symbol: str = "INFY", **candidate: object) -> int:
@@ -211,15 +211,22 @@ def test_concurrent_openers_make_one_trade_one_order_one_event(
     broker = SimulatedBroker({"INFY": Decimal("100.20")})
     start = threading.Barrier(4)
 
-    def open_it() -> object:
+    def open_it() -> OpenResult:
         start.wait(timeout=30)
         return opener(world, broker).open(intent)
 
+    def outcome(result: OpenResult) -> tuple[TradeIntentStatus, TradeStatus | None]:
+        return result.intent_status, result.trade_status
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = [f.result() for f in [pool.submit(open_it) for _ in range(4)]]
-    assert {(r.intent_status, r.trade_status) for r in results} == {  # type: ignore[attr-defined]
-        (TradeIntentStatus.FILLED, TradeStatus.OPEN)
-    }
+    filled = (TradeIntentStatus.FILLED, TradeStatus.OPEN)
+    # An opener that settles while another one's send is in flight (claimed, not yet at the
+    # broker: a preempted thread under load) sees the documented in-flight state.
+    in_flight = (TradeIntentStatus.PLACED, TradeStatus.PENDING_ENTRY)
+    assert {outcome(r) for r in results} <= {filled, in_flight}
+    assert filled in {outcome(r) for r in results}
+    assert outcome(opener(world, broker).open(intent)) == filled
     assert len(broker.orders) == 1
     with engine.connect() as conn:
         assert (count(conn, Trade), count(conn, Order)) == (1, 1)
