@@ -10,7 +10,7 @@ from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.emit import MAX_ROWS_PER_INSERT, emit
-from signal_mgmt.outbox.events import Event, event_id_for
+from signal_mgmt.outbox.events import MAX_HEADERS_BYTES, Event, event_id_for
 from signal_mgmt.storage.db import transaction
 
 
@@ -72,3 +72,17 @@ def test_malformed_event_is_an_invalid_input_error(bad: dict[str, str]) -> None:
     }
     with pytest.raises(InvalidInputError):
         Event[Tick](**fields)
+
+
+def test_headers_over_the_limit_are_refused_at_the_event() -> None:
+    """70 KB of headers was accepted, and the broker refused the event for good at the relay."""
+    fields = {
+        "event_type": "TICK",
+        "aggregate_type": "test",
+        "aggregate_id": "1",
+        "idempotency_key": "k",
+        "payload": Tick(n=1),
+    }
+    Event[Tick](**fields, headers={"x": "A" * (MAX_HEADERS_BYTES - 1)})
+    with pytest.raises(InvalidInputError, match="headers"):
+        Event[Tick](**fields, headers={"x": "A" * MAX_HEADERS_BYTES})

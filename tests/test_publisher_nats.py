@@ -145,6 +145,18 @@ def test_oversized_message_is_a_permanent_error(
     assert stream.stored() == []
 
 
+def test_a_header_over_the_servers_limit_is_a_permanent_error(
+    stream: NatsStream, publisher: NatsPublisher
+) -> None:
+    """JetStream's 10097 (header size exceeds maximum) was transient: the batch retried forever."""
+    oversized = dataclasses.replace(message(1), headers={"x-big": "A" * 70_000})
+    with pytest.raises(PublishError) as raised:
+        publisher.publish([oversized])
+    assert not raised.value.transient
+    publisher.publish([message(2)])  # the connection is still good for the next event
+    assert len(stream.stored()) == 1
+
+
 def test_from_url_reads_options() -> None:
     pub = from_url(
         "nats://127.0.0.1:4222,127.0.0.1:4223?subject=a.{event_type}&stream=S&source=tms"

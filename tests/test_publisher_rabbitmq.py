@@ -5,6 +5,7 @@ An unreachable broker fails these tests: the queue fixture cannot connect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -107,6 +108,20 @@ def test_a_silent_broker_fails_the_publish_at_its_deadline(binding: AmqpBinding)
     )
     expected = publish_through_a_silent_broker(pub, proxy)
     assert first_seen_order(binding.message_ids()) == expected
+
+
+def test_headers_over_the_frame_size_are_a_permanent_error(
+    binding: AmqpBinding, publisher: RabbitMqPublisher
+) -> None:
+    """The broker closes the connection (501 FRAME_ERROR, frame_too_large): this message
+    can never be sent, so it is permanent; the next event reconnects and goes through."""
+    oversized = dataclasses.replace(message(1), headers={"x-big": "A" * 300_000})
+    with pytest.raises(PublishError) as raised:
+        publisher.publish([oversized])
+    assert not raised.value.transient
+    follower = message(2)
+    publisher.publish([follower])
+    assert [str(r.properties.message_id) for r in binding.received()] == [str(follower.event_id)]
 
 
 def test_a_closed_publisher_reconnects(binding: AmqpBinding, publisher: RabbitMqPublisher) -> None:

@@ -20,6 +20,11 @@ PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
 _NAME = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
 
+MAX_HEADERS_BYTES = 16 * 1024
+"""Host headers per event, names and values in UTF-8. Brokers refuse far less than
+absurd sizes for good (NATS: 64 KiB of headers; RabbitMQ: one frame, 128 KiB), and
+such an event would go DEAD at the relay; refused at emit instead, nothing written."""
+
 
 class EventPayload(BaseModel):
     """Base of event payloads: immutable, serialized to JSON in the outbox row."""
@@ -72,6 +77,14 @@ class Event(InputModel, Generic[PayloadT]):
         """A payload is an ``EventPayload`` instance; a dict would have no schema to keep."""
         if not isinstance(value, BaseModel):
             raise ValueError(f"payload must be an EventPayload, not {type(value).__name__}")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_fit(cls, value: dict[str, str]) -> dict[str, str]:
+        size = sum(len(name.encode()) + len(text.encode()) for name, text in value.items())
+        if size > MAX_HEADERS_BYTES:
+            raise ValueError(f"headers take {size} bytes, at most {MAX_HEADERS_BYTES}")
         return value
 
     @field_validator("available_at")

@@ -52,7 +52,9 @@ DEFAULT_DEADLINE = 10.0
 # subject or header the server rejects). Anything else (connection, no stream for
 # the subject, a stream mismatch, JetStream unavailable) may be fixed meanwhile.
 _PERMANENT = (nats.errors.MaxPayloadError, nats.errors.BadSubjectError, nats.errors.BadHeaderError)
-_MESSAGE_TOO_LARGE = 10054  # JetStream: message size exceeds maximum allowed
+# JetStream refuses the message itself: 10054 message size exceeds maximum allowed,
+# 10097 header size exceeds maximum allowed (64k).
+_REFUSED_MESSAGE = {10054, 10097}
 _TRANSIENT = (OSError, asyncio.TimeoutError, nats.errors.Error)
 _CLOSE_TIMEOUT = 2.0
 
@@ -127,7 +129,7 @@ class NatsPublisher:
         except _PERMANENT as error:
             raise PublishError(f"NATS refused a message: {error!r}", transient=False) from error
         except nats.js.errors.APIError as error:
-            transient = error.err_code != _MESSAGE_TOO_LARGE
+            transient = error.err_code not in _REFUSED_MESSAGE
             raise PublishError(f"JetStream refused: {error!r}", transient=transient) from error
         except _TRANSIENT as error:
             await self._disconnect()  # the next publish reconnects from scratch

@@ -12,8 +12,8 @@ never lets a later event of a key overtake an earlier one. A publish call has a
 deadline (``deadline``, default 10 s): pika itself would wait forever for the
 confirm of a broker that went silent.
 
-Transient or permanent: only a message the broker refuses for its size is
-permanent (DEAD); a lost connection, refused credentials, a missing exchange,
+Transient or permanent: only a message the broker refuses for its size (body
+or headers) is permanent (DEAD); a lost connection, refused credentials, a missing exchange,
 an unroutable message or a nack are transient: retried until fixed.
 """
 
@@ -75,13 +75,17 @@ _OPTIONS = {
 # that accepts TCP but never answers: AMQPConnectorStackTimeout); not an AMQPError.
 _FAILURES = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 _MESSAGE_TOO_LARGE = 406  # PRECONDITION_FAILED, "message size ... larger than max size"
+_FRAME_ERROR = 501  # the connection closed: "{frame_too_large,...}" (headers over frame_max)
 
 
 def _is_transient(error: BaseException) -> bool:
-    """Only a message the broker refuses for its size is permanent; a connection,
+    """Only a message the broker refuses for its size is permanent (a body over
+    max_message_size, or headers that do not fit in one frame); a connection,
     credentials, a missing exchange or a nack may all be fixed while we retry."""
     if isinstance(error, pika.exceptions.ChannelClosedByBroker):
         return not (error.reply_code == _MESSAGE_TOO_LARGE and "size" in error.reply_text)
+    if isinstance(error, pika.exceptions.ConnectionClosedByBroker):
+        return not (error.reply_code == _FRAME_ERROR and "frame_too_large" in error.reply_text)
     return True
 
 
