@@ -7,6 +7,7 @@ as it is (it stops the relay), never a silent success.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import socket
 from collections.abc import Callable, Iterator
@@ -67,6 +68,17 @@ def test_an_unserializable_message_is_a_permanent_error(
     publisher = build(FailingFormat(TypeError("Decimal is not JSON serializable")))
     with pytest.raises(PublishError) as raised:
         publisher.publish([message(1)])
+    assert not raised.value.transient
+
+
+@pytest.mark.parametrize("headers", [None, [], "s"])
+def test_headers_that_are_no_object_are_a_permanent_error(
+    build: Callable[[WireFormat], Publisher], headers: object
+) -> None:
+    """A plain-SQL row's headers (JSON null, an array, a string) crashed every broker publisher."""
+    publisher = build(CloudEventFormat())
+    with pytest.raises(PublishError) as raised:
+        publisher.publish([dataclasses.replace(message(1), headers=headers)])
     assert not raised.value.transient
 
 

@@ -98,6 +98,8 @@ class CloudEventFormat:
         return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
 
     def headers(self, message: OutboxMessage) -> dict[str, str]:
+        if not isinstance(message.headers, dict):  # a plain-SQL row: JSON null, [], "..."
+            raise TypeError(f"headers must be a JSON object, not {type(message.headers).__name__}")
         # The host's headers first, so they can never overwrite the ordering key.
         headers = {str(name): str(value) for name, value in message.headers.items()}
         headers[PARTITION_KEY_HEADER] = message.partition_key

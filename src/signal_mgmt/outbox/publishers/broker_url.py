@@ -85,6 +85,17 @@ def encode_or_refuse(wire_format: WireFormat, message: OutboxMessage) -> bytes:
         ) from error
 
 
+def headers_or_refuse(wire_format: WireFormat, message: OutboxMessage) -> dict[str, str]:
+    """The message's transport headers; headers that are no JSON object (a row written
+    by plain SQL) are a permanent error (DEAD), like a body that cannot be serialized."""
+    try:
+        return wire_format.headers(message)
+    except (TypeError, ValueError) as error:
+        raise PublishError(
+            f"cannot build the headers of event {message.event_id}: {error!r}", transient=False
+        ) from error
+
+
 def render(template: str, message: OutboxMessage) -> str:
     return template.format(event_type=message.event_type, aggregate_type=message.aggregate_type)
 

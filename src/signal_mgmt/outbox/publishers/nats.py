@@ -36,6 +36,7 @@ from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
     encode_or_refuse,
+    headers_or_refuse,
     positive_float,
     redact_url,
     render,
@@ -150,7 +151,7 @@ class NatsPublisher:
 
     async def _publish_chain(self, jetstream: JetStreamContext, chain: list[OutboxMessage]) -> None:
         for message in chain:
-            headers = self.wire_format.headers(message)
+            headers = headers_or_refuse(self.wire_format, message)
             headers["Content-Type"] = self.wire_format.content_type
             headers[Header.MSG_ID] = str(message.event_id)
             await jetstream.publish(

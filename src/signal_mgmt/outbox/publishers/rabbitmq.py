@@ -38,6 +38,7 @@ from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
     encode_or_refuse,
+    headers_or_refuse,
     positive_float,
     render,
     split_options,
@@ -177,7 +178,7 @@ class RabbitMqPublisher:
             message_id=str(message.event_id),
             type=message.event_type,
             timestamp=int(message.created_at.timestamp()),
-            headers=dict(self.wire_format.headers(message)),
+            headers=dict(headers_or_refuse(self.wire_format, message)),
         )
 
     def _connect(self) -> tuple[pika.BlockingConnection, BlockingChannel]:

@@ -30,6 +30,7 @@ from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers.broker_url import (
     check_template,
     encode_or_refuse,
+    headers_or_refuse,
     positive_int,
     render,
     split_options,
@@ -71,7 +72,7 @@ class RedisStreamPublisher:
         with self._lock:
             pipeline = self.client.pipeline(transaction=True)
             for message in messages:
-                headers = self.wire_format.headers(message)
+                headers = headers_or_refuse(self.wire_format, message)
                 fields: dict[FieldT, EncodableT] = {name: headers[name] for name in headers}
                 fields["event_id"] = str(message.event_id)
                 fields["content-type"] = self.wire_format.content_type
