@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from outbox_support import emit_ticks
-from signal_mgmt.errors import PublishError
+from signal_mgmt.errors import PublishError, TransientStorageError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers import InMemoryPublisher
@@ -116,3 +116,23 @@ def test_health_reports_the_numbers(engine: Engine, clock: ManualClock) -> None:
     assert (health.pending, health.oldest_pending_age, health.publish_errors) == (0, None, 0)
     assert health.latency.observations == 2
     assert health.latency.total == 10.0  # each event waited 5 s on the manual clock
+
+
+def test_a_full_connection_pool_is_transient_and_the_thread_survives_it(
+    database_url: str, clock: ManualClock
+) -> None:
+    """sqlalchemy's pool TimeoutError was no StorageError: it crashed the relay thread."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    publisher = SignallingPublisher(expected=1)
+    relay = OutboxRelay(engine, publisher, clock=clock)
+    try:
+        with engine.connect():  # the host holds every pooled connection
+            with pytest.raises(TransientStorageError, match="no free database connection"):
+                relay.run_once()
+            thread = RelayThread(relay, poll_interval=0.05, listen=False).start()
+            relay.stopping.wait(0.3)  # several claims meet the full pool meanwhile
+        emit_ticks(engine, clock, [1])
+        assert publisher.arrived.wait(PATIENCE)
+        thread.stop()  # re-raises a crash of the thread, if any
+    finally:
+        engine.dispose()
