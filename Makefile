@@ -2,9 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# parallel pytest workers; each makes its own template databases
+# parallel pytest workers; each makes its own template databases. --dist load deals the
+# first quarter of the tests round-robin: conftest puts the longest first, so they spread.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist load
 
 .PHONY: demo test test-quick lint typecheck unit install clean
 

@@ -299,7 +299,32 @@ def _needs_a_server(item: pytest.Item) -> bool:
     return on_postgres or uses_postgres or item.get_closest_marker("brokers") is not None
 
 
+# The longest tests (10-110 s each, measured with --durations), longest first: started first,
+# xdist's load scheduling deals them out to the workers before the many short ones.
+LONG_TESTS = (
+    "test_position_lifecycle.py::",
+    "test_exit_properties.py::",
+    "test_entry_properties.py::",
+    "test_outbox_processes.py::test_three_relay_processes",
+    "test_demo.py::",
+    "test_publisher_relay.py::test_a_relay_thread_rides_through_a_broker_outage",
+    "test_entry_concurrency.py::test_processes_racing",
+    "test_outbox_pg_restart.py::",
+    "test_wheel.py::",
+    "test_exit_concurrency.py::test_eight_processes",
+    "test_bad_inputs.py::test_demo_fresh",
+    "test_cli_outbox.py::test_relay_command_drains",
+    "test_outbox_stateful.py::",
+)
+
+
+def _start_order(item: pytest.Item) -> tuple[int, bool]:
+    rank = next((i for i, long in enumerate(LONG_TESTS) if long in item.nodeid), len(LONG_TESTS))
+    return rank, "[sqlite" in item.nodeid  # the PostgreSQL run of a test is the longer
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_start_order)  # stable: the rest keep their order
     if not config.getoption(NO_SERVERS):
         return
     deselected = [item for item in items if _needs_a_server(item)]
