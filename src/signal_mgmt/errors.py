@@ -112,9 +112,14 @@ _TRANSIENT_SQLSTATES = {
     "57P02",  # crash_shutdown
     "57P03",  # cannot_connect_now: the server is starting up or shutting down
 }
+_PERMANENT_SQLSTATES = {
+    # out of (shared) memory: in practice a transaction holding more locks than the
+    # server's lock table has slots; retrying the same transaction needs them again.
+    "53200",
+}
 _TRANSIENT_SQLSTATE_CLASSES = (
     "08",  # connection exception
-    "53",  # insufficient resources: too many connections, out of memory, disk full
+    "53",  # insufficient resources: too many connections, disk full
 )
 _SQLITE_CONSTRAINT = re.compile(r"constraint failed: (?P<cols>.+)$")
 
@@ -144,6 +149,8 @@ def _is_transient(error: sa_exc.DBAPIError, sqlstate: str | None, message: str) 
     if "database is locked" in message or "database table is locked" in message:
         return True  # SQLite busy
     if sqlstate is not None:
+        if sqlstate in _PERMANENT_SQLSTATES:
+            return False
         return sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES)
     # psycopg reports a failure on the client side of the wire (connection refused,
     # server closed the connection) as an OperationalError with no sqlstate;

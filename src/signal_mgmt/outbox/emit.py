@@ -38,6 +38,10 @@ _TYPED = {
     "created_at": UTCDateTime(),
     "available_at": UTCDateTime(),
 }
+MAX_KEYS_PER_EMIT = 1000
+"""Distinct partition keys per ``emit``. On PostgreSQL each key is a lock held to commit in
+the server's shared lock table (about max_locks_per_transaction x max_connections slots,
+6,400 by default, for every session); far more keys fail with "out of shared memory"."""
 MAX_ROWS_PER_INSERT = 1000
 """Rows per INSERT statement (11 parameters each, well under both databases' limits)."""
 
@@ -187,6 +191,12 @@ def emit(
     for event in batch:
         if not isinstance(event, Event):
             raise InvalidInputError("emit takes Event instances", field="events", value=event)
+    if len({event.key for event in batch}) > MAX_KEYS_PER_EMIT:
+        raise InvalidInputError(
+            f"one emit takes at most {MAX_KEYS_PER_EMIT} distinct partition keys (each is a "
+            "lock held to commit): split the events over several transactions",
+            field="events",
+        )
     now = clock.now()
     hex_ids = [event_id_hex(event.event_type, event.idempotency_key) for event in batch]
     ids = [uuid.UUID(hex_id) for hex_id in hex_ids]
