@@ -49,3 +49,17 @@ def test_the_configured_condition_combines_what_is_set() -> None:
 def test_bad_settings_are_a_config_error(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         load_exit_settings(**bad)
+
+
+def test_an_entry_cutoff_after_the_square_off_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An entry taken after the square-off would be carried overnight (its TIME exit is
+    tomorrow's): the setting is refused, from a keyword or from the environment."""
+    with pytest.raises(ConfigError, match="entry_cutoff"):
+        load_exit_settings(entry_cutoff=time(15, 25))
+    monkeypatch.setenv("SIGNAL_MGMT_EXIT_SQUARE_OFF_TIME", "15:00")
+    monkeypatch.setenv("SIGNAL_MGMT_EXIT_ENTRY_CUTOFF", "15:05")
+    with pytest.raises(ConfigError, match="entry_cutoff"):
+        load_exit_settings()
+    assert load_exit_settings(entry_cutoff=time(15, 0)).entry_cutoff_time == time(15, 0)

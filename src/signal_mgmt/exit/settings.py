@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from signal_mgmt.errors import ConfigError
 from signal_mgmt.exit.conditions import (
     ExitCondition,
     StopLoss,
@@ -52,6 +53,16 @@ class ExitSettings(LibrarySettings):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return require_duration(value, "duration")
         return value
+
+    @model_validator(mode="after")
+    def _cutoff_not_after_square_off(self) -> ExitSettings:
+        """An entry taken after the square-off would be carried overnight."""
+        square_off, cutoff = self.square_off_time, self.entry_cutoff
+        if square_off is not None and cutoff is not None and cutoff > square_off:
+            raise ConfigError(
+                f"invalid exit setting entry_cutoff: {cutoff} is after the square-off {square_off}"
+            )
+        return self
 
     @property
     def entry_cutoff_time(self) -> time | None:
