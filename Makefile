@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # parallel pytest workers; each makes its own template databases. --dist load deals the
 # first quarter of the tests round-robin: conftest puts the longest first, so they spread.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist load
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist load --durations=15
 
 .PHONY: demo test test-quick lint typecheck unit install clean
 
