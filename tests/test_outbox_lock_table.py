@@ -9,8 +9,10 @@ lock table: filling the shared server's would fail other sessions' transactions.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from outbox_support import statuses, tick
 from pg_cluster import PgCluster
@@ -46,3 +48,37 @@ def test_out_of_shared_memory_is_not_transient() -> None:
             assert not isinstance(raised.value, TransientStorageError)
         finally:
             engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_emits_in_opposite_key_orders_deadlock_with_a_message_that_says_why(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Inherent to key locks held to commit; the error used to be a bare 'deadlock detected'."""
+    first, second = engine.connect(), engine.connect()
+    errors: list[BaseException] = []
+
+    def emit_then_commit(conn: Connection, n: int, key: str) -> None:
+        try:
+            emit(conn, [tick(n, key)], clock)
+            conn.commit()
+        except TransientStorageError as error:
+            errors.append(error)
+            conn.rollback()
+
+    try:
+        first.begin()
+        second.begin()
+        emit(first, [tick(1, "A")], clock)
+        emit(second, [tick(2, "B")], clock)
+        waiting = threading.Thread(target=emit_then_commit, args=(first, 3, "B"))
+        waiting.start()  # first waits for B; second then waits for A: a cycle
+        emit_then_commit(second, 4, "A")
+        waiting.join()
+    finally:
+        first.close()
+        second.close()
+    assert len(errors) == 1
+    assert isinstance(errors[0], TransientStorageError)
+    assert errors[0].sqlstate == "40P01"
+    assert "emit once per transaction" in str(errors[0])

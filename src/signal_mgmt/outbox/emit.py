@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, TextClause, Uuid, bindparam, text
 
-from signal_mgmt.errors import InvalidInputError, translate_db_errors
+from signal_mgmt.errors import InvalidInputError, TransientStorageError, translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import JSONDocument, OutboxRow, OutboxStatus, UTCDateTime
 from signal_mgmt.outbox import wakeup
@@ -38,6 +38,7 @@ _TYPED = {
     "created_at": UTCDateTime(),
     "available_at": UTCDateTime(),
 }
+DEADLOCK = "40P01"
 MAX_KEYS_PER_EMIT = 1000
 """Distinct partition keys per ``emit``. On PostgreSQL each key is a lock held to commit in
 the server's shared lock table (about max_locks_per_transaction x max_connections slots,
@@ -183,7 +184,10 @@ def emit(
     Nothing is committed here; the events become visible with the caller's commit.
     On PostgreSQL the same statement first takes the key lock of every key it
     writes, held until the transaction ends: the events of one
-    key are then published in the commit order of their writers.
+    key are then published in the commit order of their writers. Two transactions
+    that each call ``emit`` more than once can deadlock on those locks (one emits
+    key A then B, the other B then A): emit once per transaction with all its
+    events, or emit keys in one consistent order across calls.
     """
     batch = [events] if isinstance(events, Event) else list(events)
     if not batch:
@@ -201,11 +205,21 @@ def emit(
     hex_ids = [event_id_hex(event.event_type, event.idempotency_key) for event in batch]
     ids = [uuid.UUID(hex_id) for hex_id in hex_ids]
     conn = as_connection(connection)
-    with translate_db_errors():
-        # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
-        if conn.dialect.name == "postgresql":
-            _insert_postgres(conn, batch, hex_ids, now)
-        else:
-            _insert_rows(conn, batch, ids, now)
+    try:
+        with translate_db_errors():
+            # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
+            if conn.dialect.name == "postgresql":
+                _insert_postgres(conn, batch, hex_ids, now)
+            else:
+                _insert_rows(conn, batch, ids, now)
+    except TransientStorageError as error:
+        if error.sqlstate != DEADLOCK:
+            raise
+        raise TransientStorageError(
+            f"{error} -- emit's key locks are held to commit: two transactions that emit "
+            "the same keys in opposite orders over several emit() calls deadlock; emit once "
+            "per transaction with all its events, or in one consistent key order",
+            sqlstate=error.sqlstate,
+        ) from error
     wakeup.mark_emitted(conn)
     return ids
