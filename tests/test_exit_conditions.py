@@ -282,11 +282,11 @@ def test_time_exits_fire_without_a_tick_and_manual_exits_on_request() -> None:
     cond = TimeExit(nse_calendar(), square_off=None, max_holding=timedelta(minutes=5))
     detector = ExitDetector(cond)
     detector.add_trade(trade())
-    assert detector.on_time(T0 + timedelta(minutes=5)).candidates == ()  # no price seen yet
+    unticked = detector.on_time(T0 + timedelta(minutes=5))  # no tick yet: the entry's price
+    assert [(c.reason, c.price) for c in unticked.candidates] == [(ExitReason.TIME, Decimal("100"))]
     ticked = detector.on_tick("INFY", Decimal("101"), T0 + timedelta(minutes=5, seconds=1))
-    assert [(c.reason, c.price) for c in ticked.candidates] == [(ExitReason.TIME, Decimal("101"))]
-    assert detector.on_time(T0 + timedelta(minutes=6)).candidates == ()  # repeated after 60 s
-    fired = detector.on_time(T0 + timedelta(minutes=6, seconds=1))
+    assert ticked.candidates == ()  # repeated after 60 s
+    fired = detector.on_time(T0 + timedelta(minutes=6))
     assert [(c.reason, c.price) for c in fired.candidates] == [(ExitReason.TIME, Decimal("101"))]
     manual = detector.request_manual_exit(1, T0, Decimal("101"))
     assert manual == ExitCandidate(

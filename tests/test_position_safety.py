@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from entry_support import AT
 from exit_support import candidate, counts, event_types, rows, seed
+from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerOrder, OrderRequest, PlaceResult
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
@@ -477,3 +478,81 @@ def test_a_disconnected_user_broker_still_counts_nothing(desk: Desk) -> None:
     desk.detect(ExitReason.STOP_LOSS, "94.95")
     with desk.engine.connect() as conn:
         assert conn.execute(select(ExitBudget.committed_quantity)).scalar_one() == 0
+
+
+# ---------------------------------------------------------------- bad ticks, isolation, no tick
+
+SQUARE_OFF = AT + timedelta(hours=5, minutes=46)  # 15:16 Asia/Kolkata, past the square-off
+
+
+def trade_loop(engine: Engine, clock: ManualClock, market: SimulatedBroker) -> TradeLoop:
+    settings = ExitSettings(cooldown=COOLDOWN)
+    return TradeLoop.build(engine, market, clock, settings=settings, sleep=lambda _: None)
+
+
+def test_an_off_tick_price_is_refused_and_changes_nothing(
+    engine: Engine, clock: ManualClock
+) -> None:
+    trade = seed(engine)  # LONG 10 INFY on a 0.05 tick, stop 95
+    market = SimulatedBroker({"INFY": Decimal("100")})
+    loop = trade_loop(engine, clock, market)
+    loop.replay()
+    with pytest.raises(InvalidInputError):
+        loop.on_tick("INFY", Decimal("100.02"), clock.now())  # crosses nothing
+    with pytest.raises(InvalidInputError):
+        loop.on_tick("INFY", Decimal("94.93"), clock.now())  # crosses the stop
+    # Nothing was kept: the desk's exit refers to the entry, and the next valid tick
+    # below the stop fires at once (the refused one did not count as emitted).
+    clock.advance(timedelta(seconds=1))
+    [stop] = loop.on_tick("INFY", Decimal("94.9"), clock.now())
+    assert (stop.trade_id, stop.reason) == (trade, ExitReason.STOP_LOSS)
+    assert stop.outcome is ExitOutcome.APPROVED
+    clock.set(SQUARE_OFF)
+    assert loop.run_once().failures == ()
+
+
+def test_one_trades_failure_never_blocks_the_others_square_off(
+    engine: Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken, sound = seed(engine), seed(engine, symbol="TCS")
+    market = SimulatedBroker({"INFY": Decimal("100"), "TCS": Decimal("100")})
+    loop = trade_loop(engine, clock, market)
+    loop.replay()
+    record = loop.exits.on_exit_detected
+
+    def fails_for_one_trade(found: Any, connection: Any = None) -> Any:
+        if found.trade_id == broken:
+            raise InvalidInputError("refused", field="price", value=found.price)
+        return record(found, connection)
+
+    monkeypatch.setattr(loop.exits, "on_exit_detected", fails_for_one_trade)
+    clock.set(SQUARE_OFF)
+    first = loop.run_once()
+    assert [(f.step, f.trade_id) for f in first.failures] == [("exit_detected", broken)]
+    loop.run_once()
+    status = {t.id: t.status for t in rows(engine, Trade)}
+    assert status == {broken: TradeStatus.OPEN, sound: TradeStatus.CLOSED}
+    assert (market.net_position("INFY"), market.net_position("TCS")) == (0, -10)
+    with pytest.raises(InvalidInputError):  # the desk still hears of the failure
+        loop.request_manual_exit(broken, clock.now())
+
+
+def test_a_restarted_loop_squares_off_a_symbol_without_a_tick(
+    engine: Engine, clock: ManualClock
+) -> None:
+    trade = seed(engine, entry="100.0233")  # an off-tick average entry
+    market = SimulatedBroker({"INFY": Decimal("101")})
+    clock.set(SQUARE_OFF - timedelta(minutes=16))  # the process restarts at 15:00, no tick since
+    loop = trade_loop(engine, clock, market)
+    loop.replay()
+    clock.set(SQUARE_OFF)
+    [fired] = loop.run_once().time_exits
+    assert (fired.trade_id, fired.reason, fired.outcome) == (
+        trade,
+        ExitReason.TIME,
+        ExitOutcome.APPROVED,
+    )
+    loop.run_once()
+    [closed] = rows(engine, Trade)
+    assert closed.status is TradeStatus.CLOSED
+    assert market.net_position("INFY") == -10  # the seeded entry never went through it

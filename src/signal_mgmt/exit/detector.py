@@ -129,6 +129,7 @@ class _Symbol:
     trade_ids: set[int] = field(default_factory=set)
     active_ids: set[int] = field(default_factory=set)
     last_price: Decimal | None = None
+    tick_size: Decimal | None = None  # the instrument's (its trades'); None: not checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,8 @@ class ExitDetector:
         self._trades[trade.trade_id] = tracked
         symbol = self._symbols.setdefault(trade.symbol, _Symbol())
         symbol.trade_ids.add(trade.trade_id)
+        if trade.tick_size is not None:
+            symbol.tick_size = trade.tick_size
         self._reindex(tracked, symbol)
         if self.condition.uses_water_mark:
             symbol.water_marks.add(trade.trade_id, self._mark_trigger(tracked))
@@ -225,12 +228,21 @@ class ExitDetector:
     # ------------------------------------------------------------------ input
 
     def on_tick(self, symbol: str, price: Decimal, at: datetime) -> TickOutcome:
-        """One traded price of ``symbol``. Returns candidates, clears and water-mark moves."""
+        """One traded price of ``symbol``. Returns candidates, clears and water-mark moves.
+
+        A price off the instrument's tick raises ``InvalidInputError`` before any state
+        changes: kept, it would become the reference of every later TIME and MANUAL exit
+        (which Stage B refuses), and its crossings would count as emitted.
+        """
         _check_price(price)
         require_aware(at, "at")
         state = self._symbols.get(symbol)
         if state is None:
             return TickOutcome()
+        if state.tick_size is not None and price % state.tick_size != 0:
+            raise InvalidInputError(
+                f"price {price} is not on the tick {state.tick_size}", field="price", value=price
+            )
         state.last_price = price
         if not (
             state.active_ids
@@ -268,24 +280,24 @@ class ExitDetector:
     def on_time(self, at: datetime) -> TickOutcome:
         """The clock moved without a tick: fire due TIME exits at each symbol's last price.
 
-        A symbol not yet ticked since the detector started has no price to put on
-        the candidate: its due TIME exits stay active and fire on its first tick.
+        A symbol not yet ticked since the detector started (e.g. after a restart) fires
+        at the entry price on the tick: a square-off is a MARKET order, its price only a
+        reference, and it must not wait for a tick that may never come.
         """
         require_aware(at, "at")
         candidates: list[ExitCandidate] = []
         touched = 0
         for state in self._symbols.values():
             touched += len(self._activate_due_deadlines(state, at))
-            if state.last_price is None:
-                continue
             for trade_id in sorted(state.active_ids):
                 tracked = self._trades[trade_id]
                 time_exit = tracked.active.get(ExitReason.TIME)
                 if time_exit is not None and self._due(time_exit, at):
                     time_exit.emitted_at = at
-                    candidates.append(
-                        self._candidate(tracked, ExitReason.TIME, state.last_price, at, None)
-                    )
+                    price = state.last_price
+                    if price is None:
+                        price = tracked.trade.entry_on_tick()
+                    candidates.append(self._candidate(tracked, ExitReason.TIME, price, at, None))
         return TickOutcome(tuple(candidates), (), {}, touched)
 
     def request_manual_exit(

@@ -15,7 +15,9 @@ service) outside it.
 
 from __future__ import annotations
 
+import logging
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,6 +33,17 @@ from signal_mgmt.exit.store import (
 from signal_mgmt.qualification.exit_rules import ExitRejectReason
 from signal_mgmt.storage.locks import KeyedLocks
 from signal_mgmt.validation import require_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFailure:
+    """One trade's step that raised; the other trades' steps went on."""
+
+    step: str
+    trade_id: int | None  # None: the step failed before reaching a trade
+    error: Exception
 
 
 class ExitMonitor:
@@ -83,13 +96,19 @@ class ExitMonitor:
             self.detector.remove_trade(trade_id)
 
     def on_tick(self, symbol: str, price: Decimal, at: datetime) -> list[ExitDetectionResult]:
+        """Record what the tick found; a trade whose recording raises does not stop the
+        others', and the first such error is raised once they are all recorded."""
         require_text(symbol, "symbol", 64)  # before it keys a lock
         with self._symbols.hold(symbol):
             with self._detector_lock:
                 outcome = self.detector.on_tick(symbol, price, at)
-            return self._record(outcome)
+            return _raise_first(*self._record(outcome))
 
     def on_time(self, at: datetime) -> list[ExitDetectionResult]:
+        return _raise_first(*self.fire_due(at))
+
+    def fire_due(self, at: datetime) -> tuple[list[ExitDetectionResult], list[TradeFailure]]:
+        """The TIME exits due at ``at``, each trade isolated: what the loop runs."""
         with self._detector_lock:
             outcome = self.detector.on_time(at)
         return self._record(outcome)
@@ -101,12 +120,34 @@ class ExitMonitor:
             candidate = self.detector.request_manual_exit(trade_id, at, price)
         return self.service.on_exit_detected(candidate)
 
-    def _record(self, outcome: TickOutcome) -> list[ExitDetectionResult]:
+    def _record(self, outcome: TickOutcome) -> tuple[list[ExitDetectionResult], list[TradeFailure]]:
         save_water_marks(self.service.engine, outcome.water_marks, self.service.clock)
+        failures: list[TradeFailure] = []
         for cleared in outcome.cleared:
-            self.service.on_exit_cleared(cleared)
-        results = [self.service.on_exit_detected(found) for found in outcome.candidates]
+            try:
+                self.service.on_exit_cleared(cleared)
+            except Exception as error:  # one trade must not block the others
+                failures.append(_failed("exit_cleared", cleared.trade_id, error))
+        results: list[ExitDetectionResult] = []
+        for found in outcome.candidates:
+            try:
+                results.append(self.service.on_exit_detected(found))
+            except Exception as error:  # one trade must not block the others
+                failures.append(_failed("exit_detected", found.trade_id, error))
         for result in results:
             if ExitRejectReason.TRADE_NOT_OPEN in result.reason_codes:
                 self.untrack(result.trade_id)  # closed elsewhere: stop watching
-        return results
+        return results, failures
+
+
+def _failed(step: str, trade_id: int | None, error: Exception) -> TradeFailure:
+    logger.error("exit step %s failed for trade %s: %r", step, trade_id, error, exc_info=error)
+    return TradeFailure(step, trade_id, error)
+
+
+def _raise_first(
+    results: list[ExitDetectionResult], failures: list[TradeFailure]
+) -> list[ExitDetectionResult]:
+    if failures:
+        raise failures[0].error
+    return results

@@ -15,17 +15,20 @@ What a TMS calls, and when:
   time, symbols in parallel), ``request_manual_exit`` from a desk.
 
 Every step is a guarded transition, so a pass run twice, or beside another
-instance's, finishes each row exactly once.
+instance's, finishes each row exactly once. A step or a trade that raises is
+logged and reported in ``PassReport.failures``; the pass goes on with the other
+trades and the next steps, so one bad row never stops every square-off.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 
@@ -33,7 +36,7 @@ from signal_mgmt.execution.broker import BrokerGateway, GatewayConnectivity
 from signal_mgmt.execution.exit_dispatcher import DispatchResult, ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler, ReconcileResult
 from signal_mgmt.exit.detector import ExitDetector
-from signal_mgmt.exit.monitor import ExitMonitor
+from signal_mgmt.exit.monitor import ExitMonitor, TradeFailure
 from signal_mgmt.exit.service import ExitDetectionResult, ExitIntentService, ExitReplayReport
 from signal_mgmt.exit.settings import ExitSettings, load_exit_settings
 from signal_mgmt.market.calendar import MarketCalendar, nse_calendar
@@ -43,6 +46,11 @@ from signal_mgmt.tms.open import OpenResult, TradeOpener
 
 if TYPE_CHECKING:  # entry/ imports tms/ at runtime; a type is all the loop needs
     from signal_mgmt.entry.coordinator import EntryCoordinator
+
+logger = logging.getLogger(__name__)
+
+_NOT_DECIDED = ExitReplayReport(signals_finished=0, intents_decided=0)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +64,7 @@ class PassReport:
     reconciled: tuple[ReconcileResult, ...]
     decided: ExitReplayReport  # exits that waited for a pre-empted target, or were left PENDING
     closed: tuple[int, ...]  # trades closed (and no longer watched)
+    failures: tuple[TradeFailure, ...] = ()  # steps that raised; the rest of the pass ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,14 @@ class TradeLoop:
             connectivity=GatewayConnectivity(broker),
         )
         return cls(
-            opener=TradeOpener(engine, clock, broker, sleep=sleep),
+            opener=TradeOpener(
+                engine,
+                clock,
+                broker,
+                calendar=calendar,
+                entry_cutoff=settings.entry_cutoff_time,
+                sleep=sleep,
+            ),
             monitor=ExitMonitor(detector, exits),
             dispatcher=ExitIntentDispatcher(engine, broker, clock, sleep=sleep),
             reconciler=Reconciler(engine, broker, clock, limit_order_ttl=limit_order_ttl),
@@ -165,24 +181,33 @@ class TradeLoop:
         ``close=False`` leaves FILLED trades to a host that closes them itself when it
         consumes EXIT_INTENT_FILLED (``TradeCloser.close_for_exit``).
         """
-        time_exits = tuple(self.monitor.on_time(self.exits.clock.now()))
-        entries = tuple(self.opener.open_pending())
-        watched = self.monitor.catch_up()
-        dispatched = tuple(self.dispatcher.dispatch_pending())
-        reconciled = tuple(self.reconciler.reconcile_placed())
+        failures: list[TradeFailure] = []
+
+        def step(name: str, run: Callable[[], _T]) -> _T | None:
+            return _isolated(failures, name, run)
+
+        now = self.exits.clock.now()
+        fired, time_failures = step("time_exits", lambda: self.monitor.fire_due(now)) or ([], [])
+        failures.extend(time_failures)
+        entries = step("open", lambda: tuple(self.opener.open_pending())) or ()
+        watched = step("watch", self.monitor.catch_up) or ()
+        dispatched = step("dispatch", lambda: tuple(self.dispatcher.dispatch_pending())) or ()
+        reconciled = step("reconcile", lambda: tuple(self.reconciler.reconcile_placed())) or ()
         # A protective exit that waited for the TARGET it pre-empted is decided once the
         # reconcile above has settled the cancel, and sent at once.
-        decided = self.exits.replay()
+        decided = step("decide", self.exits.replay) or _NOT_DECIDED
         if decided.signals_finished:
-            dispatched += tuple(self.dispatcher.dispatch_pending())
+            dispatched += step("dispatch", lambda: tuple(self.dispatcher.dispatch_pending())) or ()
+        closed = (step("close", self.close_filled) or ()) if close else ()
         return PassReport(
-            time_exits=time_exits,
+            time_exits=tuple(fired),
             entries=entries,
             watched=watched,
             dispatched=dispatched,
             reconciled=reconciled,
             decided=decided,
-            closed=self.close_filled() if close else (),
+            closed=closed,
+            failures=tuple(failures),
         )
 
     def close_filled(self) -> tuple[int, ...]:
@@ -201,3 +226,13 @@ class TradeLoop:
     ) -> ExitDetectionResult:
         """Exit one open trade now (a desk's kill switch)."""
         return self.monitor.request_manual_exit(trade_id, at, price)
+
+
+def _isolated(failures: list[TradeFailure], name: str, run: Callable[[], _T]) -> _T | None:
+    """``run()``, or None if it raised: a failed step must not stop the ones after it."""
+    try:
+        return run()
+    except Exception as error:
+        logger.error("trade loop step %s failed: %r", name, error, exc_info=error)
+        failures.append(TradeFailure(name, None, error))
+        return None
