@@ -294,6 +294,23 @@ def withdraw_order(
         return load_order(conn, client_order_id)
 
 
+def cancel_order(
+    engine: Engine, broker: BrokerGateway, order: OrderRecord, clock: Clock
+) -> OrderRecord:
+    """Cancel what rests of ``order`` at the broker and store the broker's answer.
+
+    A final order is left alone; a broker that cannot be asked leaves the order as
+    it is, for the next call. What filled before the cancel stays filled.
+    """
+    if order.is_final:
+        return order
+    try:
+        broker.cancel(order.client_order_id)
+    except BrokerUnavailableError:
+        return order
+    return refresh_order(engine, broker, order.client_order_id, clock)
+
+
 def place_with_reconcile(
     engine: Engine,
     broker: BrokerGateway,

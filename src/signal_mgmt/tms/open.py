@@ -16,6 +16,13 @@ the same call is also the reconcile and the replay:
      intent -> FILLED; a slice that never went out is cancelled;
    - nothing filled and nothing live: trade -> ENTRY_FAILED, intent -> FAILED.
 
+No entry order is sent at or after the entry cut-off of the intent's trading day
+(``entry_cutoff``, default the square-off): from then on ``open`` sends nothing,
+withdraws the slices the broker never got and cancels the rest at the broker
+(``BrokerGateway.cancel``), so a partly filled entry opens for what filled and
+the exit side protects and squares it off, and an unfilled one fails with
+``ENTRY_CUTOFF``.
+
 Because step 2 talks to the broker between transactions, ``open`` cannot run
 inside a caller's transaction and takes no ``connection``.
 """
@@ -25,6 +32,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as clock_time
 from decimal import Decimal
 from typing import Any
 
@@ -35,9 +44,12 @@ from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.orders import (
     NewOrder,
     OrderRecord,
+    cancel_order,
     place_with_reconcile,
     record_orders,
+    withdraw_order,
 )
+from signal_mgmt.market.calendar import INTRADAY_SQUARE_OFF, MarketCalendar, nse_calendar
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     MONEY_STEP,
@@ -55,6 +67,7 @@ from signal_mgmt.models import (
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import Event
 from signal_mgmt.qualification.levels import Levels
+from signal_mgmt.qualification.reasons import EntryReason
 from signal_mgmt.qualification.sizing import slice_quantity
 from signal_mgmt.reference.port import ReferenceData
 from signal_mgmt.reference.tables import TableReferenceData
@@ -97,32 +110,42 @@ class TradeOpener:
         broker: BrokerGateway,
         reference: ReferenceData | None = None,
         *,
+        calendar: MarketCalendar | None = None,
+        entry_cutoff: clock_time | None = INTRADAY_SQUARE_OFF,
         max_attempts: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``entry_cutoff``: exchange-local time from which no entry order is sent for an
+        intent approved that trading day (``ExitSettings.entry_cutoff_time``; None: none)."""
         self._engine = engine
         self._clock = clock
         self._broker = broker
         self._reference: ReferenceData = reference or TableReferenceData()
+        self._calendar = calendar if calendar is not None else nse_calendar()
+        self._entry_cutoff = entry_cutoff
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._sleep = sleep
 
     def open(self, trade_intent_id: int) -> OpenResult:
         require_id(trade_intent_id, "trade_intent_id")
-        pending = self._prepare(trade_intent_id)
+        pending, approved_at = self._prepare(trade_intent_id)
+        too_late = bool(pending) and self._past_cutoff(approved_at)
         for order in pending:
-            place_with_reconcile(
-                self._engine,
-                self._broker,
-                order.client_order_id,
-                self._clock,
-                max_attempts=self._max_attempts,
-                backoff=self._backoff,
-                sleep=self._sleep,
-            )
-        return self._settle(trade_intent_id)
+            if too_late:
+                self._stop(order)
+            else:
+                place_with_reconcile(
+                    self._engine,
+                    self._broker,
+                    order.client_order_id,
+                    self._clock,
+                    max_attempts=self._max_attempts,
+                    backoff=self._backoff,
+                    sleep=self._sleep,
+                )
+        return self._settle(trade_intent_id, EntryReason.ENTRY_CUTOFF if too_late else None)
 
     def open_pending(self, limit: int = 500) -> list[OpenResult]:
         """Replay: APPROVED intents (with or without orders) and PLACED ones to reconcile."""
@@ -139,9 +162,30 @@ class TradeOpener:
             )
         return [self.open(intent_id) for intent_id in ids]
 
+    def _past_cutoff(self, approved_at: datetime) -> bool:
+        """Is it at or after the entry cut-off of the trading day the intent was approved?"""
+        if self._entry_cutoff is None:
+            return False
+        session = self._calendar.session(self._calendar.trading_date(approved_at))
+        if session is None:  # approved on a closed day: its entry can only be late
+            return True
+        cutoff = session.daily_time(self._entry_cutoff, self._calendar.timezone)
+        return self._clock.now() >= cutoff
+
+    def _stop(self, order: OrderRecord) -> None:
+        """After the cut-off: an order the broker never got is withdrawn, one it has is
+        cancelled (what filled stays filled); a broker that cannot answer is asked again
+        on the next call."""
+        cid = order.client_order_id
+        if order.status in {OrderStatus.NEW, OrderStatus.UNKNOWN}:
+            order = withdraw_order(
+                self._engine, self._broker, cid, self._clock, EntryReason.ENTRY_CUTOFF
+            )
+        cancel_order(self._engine, self._broker, order, self._clock)
+
     # ------------------------------------------------------------------ step 1
 
-    def _prepare(self, trade_intent_id: int) -> list[OrderRecord]:
+    def _prepare(self, trade_intent_id: int) -> tuple[list[OrderRecord], datetime]:
         with transaction(self._engine) as conn:
             intent = _load_intent(conn, trade_intent_id, lock=True)
             status = intent.status
@@ -154,10 +198,10 @@ class TradeOpener:
                     actual=intent.status,
                 )
             if status not in {TradeIntentStatus.APPROVED, TradeIntentStatus.PLACED}:
-                return []
+                return [], intent.created_at
             trade_id = self._ensure_trade(conn, intent)
             orders = record_orders(conn, self._entry_orders(conn, intent, trade_id), self._clock)
-            return [order for order in orders if not order.is_final]
+            return [order for order in orders if not order.is_final], intent.created_at
 
     def _ensure_trade(self, conn: Connection, intent: TradeIntentRecord) -> int:
         now = self._clock.now()
@@ -201,7 +245,7 @@ class TradeOpener:
 
     # ------------------------------------------------------------------ step 3
 
-    def _settle(self, trade_intent_id: int) -> OpenResult:
+    def _settle(self, trade_intent_id: int, late: EntryReason | None) -> OpenResult:
         with transaction(self._engine) as conn:
             intent = _load_intent(conn, trade_intent_id, lock=True)
             trade = _load_trade(conn, trade_intent_id)
@@ -228,7 +272,7 @@ class TradeOpener:
                 self._fill(conn, intent, trade, orders, events)
             else:
                 self._cancel_unsent(conn, orders)
-                self._fail(conn, intent, trade.id, orders, events)
+                self._fail(conn, intent, trade.id, orders, events, late=late)
             emit(conn, events, self._clock)
             return _result(conn, trade_intent_id)
 
@@ -336,9 +380,11 @@ class TradeOpener:
         trade_id: int,
         orders: list[OrderRecord],
         events: list[Event[Any]],
+        *,
+        late: EntryReason | None,
     ) -> None:
         now = self._clock.now()
-        reason = next((o.last_error for o in orders if o.last_error), "ENTRY_NOT_FILLED")
+        reason = late or next((o.last_error for o in orders if o.last_error), "ENTRY_NOT_FILLED")
         transition(
             conn,
             Trade,
