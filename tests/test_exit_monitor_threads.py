@@ -50,6 +50,9 @@ class GateService:
     def on_exit_cleared(self, cleared: ExitCleared) -> bool:
         return False
 
+    def require_not_ahead(self, at: datetime, field: str) -> None:
+        """Every tick of these tests is stamped in the past."""
+
 
 def watching(*symbols: str) -> tuple[ExitMonitor, GateService]:
     detector = ExitDetector(StopLoss(), reemit_interval=timedelta(0))

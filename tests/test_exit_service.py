@@ -139,7 +139,7 @@ def test_exits_outside_the_session_are_rejected(
 ) -> None:
     trade_id = seed(engine)
     clock.set(now)
-    result = service(engine, clock).on_exit_detected(candidate(trade_id))
+    result = service(engine, clock).on_exit_detected(candidate(trade_id, at=now))
     assert (result.outcome, result.reason_codes) == (ExitOutcome.REJECTED, (code,))
 
 

@@ -365,6 +365,7 @@ def test_a_candidate_delivered_again_after_its_clear_is_refused(
     service = ExitIntentService(engine, clock, settings=ExitSettings(cooldown=COOLDOWN))
     seen = candidate(trade, at=AT)
     assert service.on_exit_detected(seen).outcome is ExitOutcome.REJECTED
+    clock.advance(COOLDOWN)
     cleared = ExitCleared(trade_id=trade, reason=ExitReason.STOP_LOSS, cleared_at=AT + COOLDOWN)
     assert service.on_exit_cleared(cleared).rearmed
     clock.advance(timedelta(hours=1))  # the feed re-delivers the old candidate much later
@@ -556,3 +557,34 @@ def test_a_restarted_loop_squares_off_a_symbol_without_a_tick(
     [closed] = rows(engine, Trade)
     assert closed.status is TradeStatus.CLOSED
     assert market.net_position("INFY") == -10  # the seeded entry never went through it
+
+
+def test_a_tick_or_clear_stamped_ahead_of_the_clock_is_refused_and_writes_nothing(
+    engine: Engine, clock: ManualClock
+) -> None:
+    trade = seed(engine)
+    market = SimulatedBroker({"INFY": Decimal("94.9")})
+    loop = trade_loop(engine, clock, market)
+    loop.replay()
+    market.reject_next("RMS_MARGIN")  # the first stop is refused: the episode may re-arm
+    loop.on_tick("INFY", Decimal("94.9"), clock.now())
+    loop.run_once()
+    assert [i.status for i in intents(engine)] == [ExitIntentStatus.FAILED]
+    before, events = counts(engine), event_types(engine)
+    ahead = clock.now() + timedelta(hours=5)
+    with pytest.raises(InvalidInputError):
+        loop.on_tick("INFY", Decimal("100"), ahead)  # back above the stop, stamped ahead
+    clear = ExitCleared(trade_id=trade, reason=ExitReason.STOP_LOSS, cleared_at=ahead)
+    with pytest.raises(InvalidInputError):
+        loop.exits.on_exit_cleared(clear)
+    with pytest.raises(InvalidInputError):
+        loop.exits.on_exit_detected(candidate(trade, price="94.9", at=ahead))
+    assert (counts(engine), event_types(engine)) == (before, events)
+    # The correctly stamped stops that follow still exit once the cooldown has passed.
+    clock.advance(timedelta(seconds=1))
+    loop.on_tick("INFY", Decimal("100"), clock.now())  # a real clear
+    clock.advance(COOLDOWN)
+    [stop] = loop.on_tick("INFY", Decimal("94.9"), clock.now())
+    assert stop.outcome is ExitOutcome.APPROVED
+    loop.run_once()
+    assert market.net_position("INFY") == -10

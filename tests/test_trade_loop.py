@@ -170,12 +170,14 @@ def test_ticks_from_several_threads_record_one_exit_per_trade(
     assert len(tms.loop.monitor) == 6
     start = threading.Barrier(4)
     errors: list[BaseException] = []
+    first = clock.now()
+    clock.advance(timedelta(seconds=10))  # the ticks below are all in the past
 
     def feed(symbol: str) -> None:
         start.wait()
         try:
             for n in range(10):
-                tms.loop.on_tick(symbol, Decimal("98.90"), clock.now() + timedelta(seconds=n))
+                tms.loop.on_tick(symbol, Decimal("98.90"), first + timedelta(seconds=n))
         except BaseException as error:  # reported to the test thread below
             errors.append(error)
 

@@ -30,6 +30,7 @@ from signal_mgmt.exit.store import (
     rebuild_detector,
     save_water_marks,
 )
+from signal_mgmt.market.clock import require_aware
 from signal_mgmt.qualification.exit_rules import ExitRejectReason
 from signal_mgmt.storage.locks import KeyedLocks
 from signal_mgmt.validation import require_text
@@ -99,6 +100,8 @@ class ExitMonitor:
         """Record what the tick found; a trade whose recording raises does not stop the
         others', and the first such error is raised once they are all recorded."""
         require_text(symbol, "symbol", 64)  # before it keys a lock
+        require_aware(at, "at")
+        self.service.require_not_ahead(at, "at")  # before the detector keeps anything
         with self._symbols.hold(symbol):
             with self._detector_lock:
                 outcome = self.detector.on_tick(symbol, price, at)

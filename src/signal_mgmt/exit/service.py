@@ -158,6 +158,7 @@ class ExitIntentService:
         TARGET it pre-empts is being cancelled."""
         if not isinstance(candidate, ExitCandidate):
             raise InvalidInputError("expected an ExitCandidate", field="candidate", value=candidate)
+        self.require_not_ahead(candidate.detected_at, "detected_at")
         trade_id, reason = candidate.trade_id, candidate.reason
         with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
             lock_trade(conn, trade_id)
@@ -214,6 +215,7 @@ class ExitIntentService:
         """
         if not isinstance(cleared, ExitCleared):
             raise InvalidInputError("expected an ExitCleared", field="cleared", value=cleared)
+        self.require_not_ahead(cleared.cleared_at, "cleared_at")
         trade_id, reason = cleared.trade_id, cleared.reason
         with self._locks.hold(trade_id), transaction(self.engine, connection) as conn:
             lock_trade(conn, trade_id)
@@ -243,6 +245,18 @@ class ExitIntentService:
         finished = sum(self._replay_signal(sid, connection) for sid in signal_list)
         decided = sum(self._replay_pending(iid, connection) for iid in pending_list)
         return ExitReplayReport(signals_finished=finished, intents_decided=decided)
+
+    def require_not_ahead(self, at: datetime, field: str) -> None:
+        """Refuse an observation stamped beyond ``max_clock_skew`` ahead of the clock:
+        a future firing or clear would hold its episode (and make every correctly
+        stamped candidate STALE) until that time."""
+        limit = self.clock.now() + self.settings.max_clock_skew
+        if at > limit:
+            raise InvalidInputError(
+                f"{field} {at.isoformat()} is ahead of the clock (limit {limit.isoformat()})",
+                field=field,
+                value=at,
+            )
 
     # ------------------------------------------------------------------ replay
 

@@ -39,8 +39,13 @@ class ExitSettings(LibrarySettings):
     reemit_interval: timedelta = Field(
         default=timedelta(minutes=1), ge=timedelta(0), le=MAX_DURATION
     )
+    max_clock_skew: timedelta = Field(
+        default=timedelta(seconds=5), ge=timedelta(0), le=MAX_DURATION
+    )
+    """How far ahead of the service clock a tick, candidate or clear may be stamped; a
+    later one is refused (it would fire or re-arm an episode hours ahead of time)."""
 
-    @field_validator("max_holding", "cooldown", "reemit_interval", mode="before")
+    @field_validator("max_holding", "cooldown", "reemit_interval", "max_clock_skew", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
         """Durations may be plain seconds (90, "90") or ISO 8601 ("PT90S"); inf, NaN and
