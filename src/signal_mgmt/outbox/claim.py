@@ -121,6 +121,19 @@ UNLOCK = text(
     " FROM unnest(CAST(:key_locks AS integer[])) AS key_lock"
 )
 
+SERVER_WATCH = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+"""Server-side settings of a claim's session (once per connection): the SERVER ends the
+session of a relay host lost from the network (no FIN, no reset) within about 11 s,
+and its key locks with it; the kernel's defaults would keep them for hours.
+``client_connection_check_interval`` (PostgreSQL 14+) also stops a running statement
+whose client is gone."""
+_WATCHED = "signal_mgmt_server_watch"
+
 IN_FLIGHT_KEYS = text(
     f"""
     SELECT objid FROM pg_locks
@@ -171,6 +184,7 @@ def claimed(
     with session:
         try:
             with translate_db_errors():
+                _watch_from_the_server(session)
                 rows = _run_unprepared(session, {"now": clock.now(), "batch_size": batch_size})
         except BaseException:
             # Session locks outlive a failed statement: drop the session, and any key
@@ -182,6 +196,18 @@ def claimed(
             yield claim
         finally:
             _unlock(claim, sorted({row.key_lock for row in rows}))
+
+
+def _watch_from_the_server(session: Connection) -> None:
+    """``SERVER_WATCH`` on this connection, the first time it claims."""
+    if session.info.get(_WATCHED):
+        return
+    settings = dict(SERVER_WATCH)
+    if (session.dialect.server_version_info or (0,)) >= (14,):
+        settings["client_connection_check_interval"] = "2000"
+    calls = ", ".join(f"set_config('{name}', '{value}', false)" for name, value in settings.items())
+    session.execute(text(f"SELECT {calls}"))
+    session.info[_WATCHED] = True
 
 
 def _run_unprepared(session: Connection, params: dict[str, Any]) -> Sequence[Any]:

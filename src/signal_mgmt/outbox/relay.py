@@ -165,7 +165,9 @@ class OutboxRelay:
         claim = self.claim
         if claim is None:
             return False
-        claim.release()  # PostgreSQL: the key locks go with their connection
+        if self.engine.dialect.name == "postgresql":
+            claim.release()  # the key locks go with their connection; no row to touch
+            return True
         try:
             self._mark(claim.token, claim.messages, 0)  # SQLite: the lease ends now
         except StorageError as error:  # no database: the lease runs out by itself

@@ -28,6 +28,18 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 """A PostgreSQL schema we accept: an unquoted lowercase identifier (no quoting surprises)."""
 _SCHEMA_INFO_KEY = "signal_mgmt_schema"
 
+PG_CONNECT_DEFAULTS = {
+    "connect_timeout": 5,  # seconds to connect (libpq waits forever for a silent server)
+    "keepalives": 1,
+    "keepalives_idle": 5,  # a connection waiting for a reply probes after 5 s of silence,
+    "keepalives_interval": 2,  # every 2 s,
+    "keepalives_count": 3,  # and is dead after 3 unanswered probes (~11 s)
+    "tcp_user_timeout": 10_000,  # ms: data sent and unacknowledged this long: dead
+}
+"""libpq options ``make_engine`` sets unless the URL's query (or ``connect_args``) sets them:
+without them a call on a connection whose server vanished from the network (no
+refusal, no reset) waits for the kernel's defaults, two hours or more."""
+
 
 def engine_from(target: EngineOrUrl, **kwargs: Any) -> Engine:
     """Return ``target`` if it is an Engine, otherwise build one from a URL."""
@@ -46,6 +58,9 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
     connection's ``search_path``: the library's tables, indexes, triggers and
     functions live there, created by ``upgrade`` and used by every service.
     ``kwargs`` go to ``create_engine`` (e.g. ``pool_pre_ping=True``, ``pool_size``).
+    psycopg connections get ``PG_CONNECT_DEFAULTS`` (connect timeout, TCP keepalives,
+    ``tcp_user_timeout``): a server lost from the network fails a call within about
+    11 s instead of hanging it; the URL's query overrides each (``?connect_timeout=2``).
     """
     try:
         parsed = make_url(url)
@@ -60,6 +75,10 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
             raise ConfigError(f"schema {schema!r} needs PostgreSQL; SQLite has one namespace")
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend == "postgresql" and parsed.drivername == "postgresql+psycopg":
+        chosen = {**parsed.query, **kwargs.get("connect_args", {})}
+        defaults = {name: v for name, v in PG_CONNECT_DEFAULTS.items() if name not in chosen}
+        kwargs["connect_args"] = {**defaults, **kwargs.get("connect_args", {})}
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError:
