@@ -5,18 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from signal_mgmt.outbox.events import Event
+from signal_mgmt.outbox.events import Event, EventPayload
 from signal_mgmt.outbox.keys import symbol_key
 
 TRADE_INTENT_APPROVED = "TRADE_INTENT_APPROVED"
 TRADE_INTENT_REJECTED = "TRADE_INTENT_REJECTED"
 
 
-class TradeIntentDecided(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class TradeIntentDecided(EventPayload):
     trade_intent_id: int
     delivery_id: int
     signal_id: int

@@ -6,11 +6,21 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+)
 
 from signal_mgmt.market.clock import require_aware
+from signal_mgmt.models import plain_decimal
 from signal_mgmt.validation import InputModel
 
 EVENT_NAMESPACE = uuid.UUID("6f1c2b5e-8d2a-5b7e-9c3f-4a1e0d9b7c21")
@@ -30,6 +40,14 @@ class EventPayload(BaseModel):
     """Base of event payloads: immutable, serialized to JSON in the outbox row."""
 
     model_config = ConfigDict(frozen=True)
+
+    @field_serializer("*", mode="wrap")
+    def _plain_decimals(
+        self, value: Any, handler: SerializerFunctionWrapHandler, _info: SerializationInfo
+    ) -> Any:
+        """Every price and amount in one written form (``102``, ``97.7``, never ``102.00``
+        or ``1E+2``), whatever the backend or the arithmetic left on the Decimal."""
+        return handler(plain_decimal(value) if isinstance(value, Decimal) else value)
 
 
 _NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes, usedforsecurity=False)
