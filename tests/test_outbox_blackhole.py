@@ -7,16 +7,21 @@ that end a lost host's session are checked as set, see docs/outbox.md).
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from broker_support import TcpProxy
-from outbox_support import emit_ticks
+from outbox_support import emit_ticks, statuses
 from signal_mgmt.errors import TransientStorageError, translate_db_errors
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.outbox.claim import SERVER_WATCH
@@ -28,6 +33,7 @@ from signal_mgmt.storage.db import make_engine
 
 pytestmark = pytest.mark.postgres_only
 
+SIGNAL_MGMT = str(Path(sys.executable).parent / "signal-mgmt")
 PATIENCE = 60.0
 """Turns a call that hangs into a test failure; never reached when calls have deadlines."""
 
@@ -123,3 +129,40 @@ def test_stop_returns_while_the_thread_waits_on_a_black_holed_server(
     finally:
         proxy.close()
         proxied.dispose()
+
+
+def test_the_cli_relay_honours_sigterm_while_the_server_is_black_holed(
+    engine: Engine, database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The relay loop ran in the main thread: a signal waited for the database call.
+    The connection's own timeouts are switched off here, so only the CLI's stop can end it."""
+    url = make_url(database_url)
+    proxy = TcpProxy(url.port or 5432)
+    forever = url.set(port=proxy.port).update_query_dict(
+        {"keepalives": "0", "tcp_user_timeout": "0", "connect_timeout": "0"}
+    )
+    log = tmp_path / "relay.log"
+    command = [
+        SIGNAL_MGMT, "relay", "--database-url", forever.render_as_string(hide_password=False),
+        "--publisher", f"jsonl:{tmp_path / 'out.jsonl'}", "--poll-interval", "0.05",
+    ]  # fmt: skip
+    try:
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(command, stderr=stderr)
+        try:
+            emit_ticks(engine, clock, [1])
+            deadline = time.monotonic() + PATIENCE  # turns a hang into a failure
+            while set(statuses(engine).values()) != {"PUBLISHED"}:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            proxy.freeze()
+            emit_ticks(engine, clock, [2])
+            time.sleep(1)  # polling every 0.05 s, the relay is now waiting on the black hole
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=PATIENCE) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        proxy.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -34,6 +35,10 @@ from signal_mgmt.storage.db import transaction
 from signal_mgmt.validation import require_count
 
 T = TypeVar("T")
+
+SIGNAL_CHECK_SECONDS = 1.0
+"""How often the relay command checks that its relay thread is still alive (a signal
+wakes it at once)."""
 
 outbox_app = typer.Typer(help="Inspect and operate the outbox.", no_args_is_help=True)
 
@@ -89,17 +94,23 @@ def relay(
         if metrics_port is not None:
             _serve_metrics(thread, metrics_port)
 
+    stop_requested = threading.Event()
+
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger(__name__).info("relay: %s, stopping", signal.Signals(signum).name)
-        outbox_relay.stopping.set()
-        thread.wake()
+        stop_requested.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     logging.getLogger(__name__).info("relay: running, publishing to %s", redact_url(spec))
+    # The loop runs in a thread so that a signal is honoured at once, even while the
+    # loop waits on a database lost from the network (stop() is bounded).
+    thread.start()
     try:
         with one_line_errors():  # e.g. the schema is missing: one line, exit 1
-            thread.run()
+            while thread.alive and not stop_requested.wait(SIGNAL_CHECK_SECONDS):
+                pass
+            thread.stop()
     finally:
         engine.dispose()
 

@@ -151,6 +151,11 @@ class RelayThread:
     def running(self) -> bool:
         return self._running.is_set()
 
+    @property
+    def alive(self) -> bool:
+        """Started and not yet ended (``running`` is only the loop itself)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wake(self) -> None:
         """Run a claim now instead of at the next poll."""
         self._doorbell.ring()
