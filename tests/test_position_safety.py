@@ -588,3 +588,32 @@ def test_a_tick_or_clear_stamped_ahead_of_the_clock_is_refused_and_writes_nothin
     assert stop.outcome is ExitOutcome.APPROVED
     loop.run_once()
     assert market.net_position("INFY") == -10
+
+
+def test_a_pass_reaches_a_pre_empted_target_beyond_one_batch(
+    engine: Engine, clock: ManualClock
+) -> None:
+    trades = [seed(engine) for _ in range(3)]  # LONG 10 INFY each, target 110, stop 95
+    market = SimulatedBroker({"INFY": Decimal("100")})
+    service = ExitIntentService(engine, clock, settings=ExitSettings(cooldown=COOLDOWN))
+    dispatcher = ExitIntentDispatcher(engine, market, clock, sleep=lambda _: None)
+    reconciler = Reconciler(engine, market, clock, batch_size=2)
+    for trade in trades:  # three targets rest as SELL LIMIT 110: the market is at 100
+        service.on_exit_detected(candidate(trade, ExitReason.TARGET, "110", clock.now()))
+    dispatcher.dispatch_pending()
+    market.set_price("INFY", Decimal("94.9"))
+    newest = trades[-1]
+    stop = service.on_exit_detected(candidate(newest, ExitReason.STOP_LOSS, "94.9", clock.now()))
+    assert stop.outcome is ExitOutcome.PREEMPTING
+    clock.advance(2 * COOLDOWN)  # the stop keeps holding past the cooldown while it waits
+    again = service.on_exit_detected(candidate(newest, ExitReason.STOP_LOSS, "94.9", clock.now()))
+    assert (again.outcome, again.exit_signal_id) == (ExitOutcome.SUPPRESSED, stop.exit_signal_id)
+    assert len(rows(engine, ExitSignal, ExitSignal.trade_id == newest)) == 2  # target, stop
+    reconciler.reconcile_placed()
+    service.replay()
+    dispatcher.dispatch_pending()
+    reconciler.reconcile_placed()
+    by_trade = {(i.trade_id, i.exit_reason): i.status for i in intents(engine)}
+    assert by_trade[(newest, ExitReason.TARGET)] is ExitIntentStatus.FAILED
+    assert by_trade[(newest, ExitReason.STOP_LOSS)] is ExitIntentStatus.FILLED
+    assert market.net_position("INFY") == -10

@@ -67,17 +67,33 @@ class Reconciler:
         self.batch_size = batch_size
 
     def reconcile_placed(self) -> list[ReconcileResult]:
-        """One pass over PLACED exit intents (oldest first). Also the replay sweep."""
+        """One pass over every PLACED exit intent, ``batch_size`` ids per read: the
+        pre-empted ones first (a protective exit waits for each), then the rest, oldest
+        first. Also the replay sweep."""
+        results: list[ReconcileResult] = []
+        for preempted in (True, False):
+            ids = self._placed_after(0, preempted=preempted)
+            results += [self.reconcile(intent_id) for intent_id in ids]
+            while len(ids) == self.batch_size:  # a full page: there may be more
+                ids = self._placed_after(ids[-1], preempted=preempted)
+                results += [self.reconcile(intent_id) for intent_id in ids]
+        return results
+
+    def _placed_after(self, after: int, *, preempted: bool) -> list[int]:
+        marked = (
+            ExitIntent.preempted_at.is_not(None) if preempted else ExitIntent.preempted_at.is_(None)
+        )
         with transaction(self.engine) as conn:
-            ids = list(
+            return list(
                 conn.execute(
                     select(ExitIntent.id)
-                    .where(ExitIntent.status == ExitIntentStatus.PLACED)
+                    .where(
+                        ExitIntent.status == ExitIntentStatus.PLACED, marked, ExitIntent.id > after
+                    )
                     .order_by(ExitIntent.id)
                     .limit(self.batch_size)
                 ).scalars()
             )
-        return [self.reconcile(intent_id) for intent_id in ids]
 
     def reconcile(self, exit_intent_id: int) -> ReconcileResult:
         require_id(exit_intent_id, "exit_intent_id")

@@ -87,7 +87,8 @@ from signal_mgmt.storage.state import transition
 class ExitOutcome(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
-    SUPPRESSED = "SUPPRESSED"  # same episode (not re-armed, cooldown running): nothing written
+    SUPPRESSED = "SUPPRESSED"  # same episode (not re-armed, cooldown running), or an exit
+    # of the trade already waits for a pre-empted target: nothing written
     STALE = "STALE"  # observed before the episode's last firing or clear: nothing written
     PREEMPTING = "PREEMPTING"  # a live TARGET is being cancelled; the signal waits in DETECTED
 
@@ -168,6 +169,12 @@ class ExitIntentService:
                     f"price {candidate.price} is not on the tick {context.tick_size}",
                     field="price",
                     value=candidate.price,
+                )
+            waiting = _waiting_signal(conn, trade_id)
+            if waiting is not None:  # it exits all that the cancel leaves: one is enough
+                signal_id, episode_id = waiting
+                return ExitDetectionResult(
+                    ExitOutcome.SUPPRESSED, trade_id, reason, episode_id, signal_id
                 )
             now, at = self.clock.now(), candidate.detected_at
             episode = start_episode(conn, trade_id, reason, at, self.cooldown)
@@ -505,3 +512,15 @@ def _plan_columns(plan: ExitOrderPlan) -> dict[str, Any]:
         "limit_price": plan.limit_price,
         "slices": list(plan.slices),
     }
+
+
+def _waiting_signal(conn: Connection, trade_id: int) -> tuple[int, int] | None:
+    """(id, episode) of the trade's signal still DETECTED: one waiting for the TARGET it
+    pre-empted (or left by a crash, which ``replay`` finishes)."""
+    row = conn.execute(
+        select(ExitSignal.id, ExitSignal.episode_id)
+        .where(ExitSignal.trade_id == trade_id, ExitSignal.status == ExitSignalStatus.DETECTED)
+        .order_by(ExitSignal.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row.id, row.episode_id)
