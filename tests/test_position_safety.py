@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from entry_support import AT
 from exit_support import candidate, counts, event_types, rows, seed
 from signal_mgmt.errors import InvalidInputError
-from signal_mgmt.execution.broker import BrokerOrder, OrderRequest, PlaceResult
+from signal_mgmt.execution.broker import BrokerGateway, BrokerOrder, OrderRequest, PlaceResult
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
 from signal_mgmt.execution.simulated import SimulatedBroker
@@ -177,6 +177,38 @@ def test_the_budget_follows_a_partial_exit_and_the_rest(desk: Desk) -> None:
     assert desk.market.net_position("INFY") == -10
     with desk.engine.connect() as conn:
         assert conn.execute(select(ExitBudget.committed_quantity)).scalar_one() == 10
+
+
+BYPASSES = {
+    "budget deleted": ["DELETE FROM exit_budgets"],
+    "counter reset": ["UPDATE exit_budgets SET committed_quantity = 0"],
+    "budget entry raised": ["UPDATE exit_budgets SET entry_quantity = 20"],
+    "trade quantity raised": ["UPDATE trades SET quantity = 20"],
+    "filled exit un-filled": ["UPDATE exit_intents SET status = 'FAILED', filled_quantity = 0"],
+    "counter lowered": ["UPDATE exit_budgets SET committed_quantity = committed_quantity - 1"],
+}
+
+
+@pytest.mark.parametrize("bypass", sorted(BYPASSES))
+def test_the_exit_budget_cannot_be_reset_by_hand(desk: Desk, bypass: str) -> None:
+    """The table's owner, typing SQL: every way around the CHECK is refused, and a second
+    FILLED exit of the sold quantity still fails (after the exit history is deleted too)."""
+    desk.detect(ExitReason.STOP_LOSS, "94.95")
+    desk.execute()
+    [filled] = intents(desk.engine)
+    assert filled.status is ExitIntentStatus.FILLED
+    with pytest.raises(IntegrityError), desk.engine.begin() as conn:
+        for statement in BYPASSES[bypass]:
+            conn.execute(text(statement))
+    with desk.engine.begin() as conn:  # the history may go; what it sold stays counted
+        conn.execute(text("DELETE FROM orders"))
+        conn.execute(text("DELETE FROM exit_intents"))
+    second = filled_exit_row(desk.engine, filled.trade_id, 99, 10)
+    with pytest.raises(IntegrityError), desk.engine.begin() as conn:
+        conn.execute(insert(ExitIntent).values(second))
+    with desk.engine.connect() as conn:
+        budget = conn.execute(select(ExitBudget)).one()
+    assert (budget.entry_quantity, budget.committed_quantity) == (10, 10)
 
 
 def filled_exit_row(engine: Engine, trade: int, episode: int, quantity: int) -> dict[str, Any]:
@@ -486,7 +518,7 @@ def test_a_disconnected_user_broker_still_counts_nothing(desk: Desk) -> None:
 SQUARE_OFF = AT + timedelta(hours=5, minutes=46)  # 15:16 Asia/Kolkata, past the square-off
 
 
-def trade_loop(engine: Engine, clock: ManualClock, market: SimulatedBroker) -> TradeLoop:
+def trade_loop(engine: Engine, clock: ManualClock, market: BrokerGateway) -> TradeLoop:
     settings = ExitSettings(cooldown=COOLDOWN)
     return TradeLoop.build(engine, market, clock, settings=settings, sleep=lambda _: None)
 
@@ -617,3 +649,41 @@ def test_a_pass_reaches_a_pre_empted_target_beyond_one_batch(
     assert by_trade[(newest, ExitReason.TARGET)] is ExitIntentStatus.FAILED
     assert by_trade[(newest, ExitReason.STOP_LOSS)] is ExitIntentStatus.FILLED
     assert market.net_position("INFY") == -10
+
+
+@dataclass
+class BrokenForOneSymbol:
+    """A broker adapter with a bug for one symbol: placing its orders raises."""
+
+    inner: SimulatedBroker
+    symbol: str
+
+    def place(self, request: OrderRequest) -> PlaceResult:
+        if request.symbol == self.symbol:
+            raise RuntimeError(f"adapter bug on {request.symbol}")
+        return self.inner.place(request)
+
+    def cancel(self, client_order_id: str) -> BrokerOrder | None:
+        return self.inner.cancel(client_order_id)
+
+    def order_status(self, client_order_id: str) -> BrokerOrder | None:
+        return self.inner.order_status(client_order_id)
+
+    def is_connected(self) -> bool:
+        return self.inner.is_connected()
+
+
+def test_one_exit_intents_dispatch_failure_never_holds_back_the_others(
+    engine: Engine, clock: ManualClock
+) -> None:
+    broken, sound = seed(engine), seed(engine, symbol="TCS")
+    market = SimulatedBroker({"INFY": Decimal("100"), "TCS": Decimal("100")})
+    loop = trade_loop(engine, clock, BrokenForOneSymbol(market, "INFY"))
+    loop.replay()
+    clock.set(SQUARE_OFF)
+    report = loop.run_once()
+    assert report.closed == (sound,)
+    [failure] = report.failures
+    intent_of = {i.trade_id: i.id for i in intents(engine)}
+    assert (failure.step, failure.exit_intent_id) == ("dispatch", intent_of[broken])
+    assert (market.net_position("INFY"), market.net_position("TCS")) == (0, -10)

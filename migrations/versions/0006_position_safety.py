@@ -6,8 +6,11 @@ Row triggers on ``exit_intents`` move the counter in the same statement as the
 intent's insert or status change, and a CHECK refuses a counter above the
 entry, so no writer (library, host, a hand-typed UPDATE) can exit a trade
 twice. On PostgreSQL the counter row's lock serializes concurrent writers of
-one trade; SQLite has one writer. ``exit_intents.preempted_at`` marks a resting
-TARGET that a protective exit is cancelling.
+one trade; SQLite has one writer. The counter cannot be reset around the CHECK:
+the budget row refuses writes other than the triggers' (and its DELETE while the
+trade has exits), a FILLED exit intent stays FILLED, and a trade's quantity is
+fixed once it has an exit. ``exit_intents.preempted_at`` marks a resting TARGET
+that a protective exit is cancelling.
 
 Revision ID: 0006_position_safety
 Revises: 0005_relay_v2
@@ -63,19 +66,69 @@ def _move(row: str, sign: str) -> str:
 
 _WATCHED = "status, quantity, filled_quantity, trade_id"
 
+_HELD = (
+    f"(SELECT COALESCE(SUM({commitment('e')}), 0) FROM exit_intents e"
+    " WHERE e.trade_id = NEW.trade_id)"
+)
+"""SQL: what the trade's exit intents hold now (inside a trigger on ``exit_budgets``)."""
+
+_FILLED_CHANGED = (
+    "OLD.status = 'FILLED' AND (NEW.status <> 'FILLED' OR NEW.quantity <> OLD.quantity"
+    " OR NEW.filled_quantity <> OLD.filled_quantity OR NEW.trade_id <> OLD.trade_id)"
+)
+"""SQL: an update that would un-fill a FILLED exit (it was sold: its quantity stays held)."""
+
+_BUDGETED = "EXISTS (SELECT 1 FROM exit_budgets b WHERE b.trade_id = NEW.id)"
+_EXITS_LEFT = "EXISTS (SELECT 1 FROM exit_intents e WHERE e.trade_id = OLD.trade_id)"
+
+REFUSALS = {
+    "budget": "exit_budgets is written only by the exit_intents triggers",
+    "filled": "a FILLED exit intent stays FILLED with its quantity",
+    "entry": "trades.quantity is fixed once the trade has an exit",
+}
+
+# SQLite has no trigger depth: the guards on exit_budgets check the row instead. A budget
+# is opened at zero for the trade's quantity, its entry never changes, and its counter never
+# drops below what the trade's exit intents hold (the update trigger moves it in one
+# statement, so no intermediate value is seen). A trade's budget goes only with its exits.
 SQLITE_TRIGGERS = (
     f"""CREATE TRIGGER trg_exit_budget_insert AFTER INSERT ON exit_intents
 BEGIN {_open_budget("NEW", postgres=False)} {_move("NEW", "+")} END""",
     f"""CREATE TRIGGER trg_exit_budget_update AFTER UPDATE OF {_WATCHED} ON exit_intents
-BEGIN {_move("OLD", "-")} {_open_budget("NEW", postgres=False)} {_move("NEW", "+")} END""",
-    """CREATE TRIGGER trg_exit_budget_entry AFTER UPDATE OF quantity ON trades
-BEGIN UPDATE exit_budgets SET entry_quantity = NEW.quantity WHERE trade_id = NEW.id; END""",
+BEGIN {_open_budget("NEW", postgres=False)}
+UPDATE exit_budgets SET committed_quantity = committed_quantity + {commitment("NEW")}
+ - (CASE WHEN OLD.trade_id = NEW.trade_id THEN {commitment("OLD")} ELSE 0 END)
+ WHERE trade_id = NEW.trade_id;
+UPDATE exit_budgets SET committed_quantity = committed_quantity - {commitment("OLD")}
+ WHERE trade_id = OLD.trade_id AND OLD.trade_id <> NEW.trade_id; END""",
+    f"""CREATE TRIGGER trg_exit_intent_filled BEFORE UPDATE OF {_WATCHED} ON exit_intents
+WHEN {_FILLED_CHANGED}
+BEGIN SELECT RAISE(ABORT, '{REFUSALS["filled"]}'); END""",
+    f"""CREATE TRIGGER trg_exit_budget_entry BEFORE UPDATE OF quantity ON trades
+WHEN NEW.quantity <> OLD.quantity AND {_BUDGETED}
+BEGIN SELECT RAISE(ABORT, '{REFUSALS["entry"]}'); END""",
+    f"""CREATE TRIGGER trg_exit_budget_guard_insert BEFORE INSERT ON exit_budgets
+WHEN NEW.committed_quantity <> 0
+ OR NEW.entry_quantity IS NOT (SELECT quantity FROM trades WHERE id = NEW.trade_id)
+BEGIN SELECT RAISE(ABORT, '{REFUSALS["budget"]}'); END""",
+    f"""CREATE TRIGGER trg_exit_budget_guard_update BEFORE UPDATE ON exit_budgets
+WHEN NEW.trade_id <> OLD.trade_id OR NEW.entry_quantity <> OLD.entry_quantity
+ OR NEW.committed_quantity < {_HELD}
+BEGIN SELECT RAISE(ABORT, '{REFUSALS["budget"]}'); END""",
+    f"""CREATE TRIGGER trg_exit_budget_guard_delete BEFORE DELETE ON exit_budgets
+WHEN {_EXITS_LEFT}
+BEGIN SELECT RAISE(ABORT, '{REFUSALS["budget"]}'); END""",
 )
 
+# PostgreSQL: the budget's guard lets through only writes made by a trigger (depth > 1),
+# i.e. by exit_budget_track; check_violation, so callers see an integrity error.
 POSTGRES_TRIGGERS = (
     f"""CREATE FUNCTION exit_budget_track() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
+        IF {_FILLED_CHANGED} THEN
+            RAISE EXCEPTION '{REFUSALS["filled"]}' USING ERRCODE = 'check_violation';
+        END IF;
         {_move("OLD", "-")}
     END IF;
     {_open_budget("NEW", postgres=True)}
@@ -84,13 +137,30 @@ BEGIN
 END $$""",
     f"""CREATE TRIGGER trg_exit_budget AFTER INSERT OR UPDATE OF {_WATCHED} ON exit_intents
 FOR EACH ROW EXECUTE FUNCTION exit_budget_track()""",
-    """CREATE FUNCTION exit_budget_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION exit_budget_entry() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE exit_budgets SET entry_quantity = NEW.quantity WHERE trade_id = NEW.id;
-    RETURN NULL;
+    IF NEW.quantity <> OLD.quantity AND {_BUDGETED} THEN
+        RAISE EXCEPTION '{REFUSALS["entry"]}' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
 END $$""",
-    """CREATE TRIGGER trg_exit_budget_entry AFTER UPDATE OF quantity ON trades
+    """CREATE TRIGGER trg_exit_budget_entry BEFORE UPDATE OF quantity ON trades
 FOR EACH ROW EXECUTE FUNCTION exit_budget_entry()""",
+    f"""CREATE FUNCTION exit_budget_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF {_EXITS_LEFT} THEN
+            RAISE EXCEPTION '{REFUSALS["budget"]}' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION '{REFUSALS["budget"]}' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$""",
+    """CREATE TRIGGER trg_exit_budget_guard BEFORE INSERT OR UPDATE OR DELETE ON exit_budgets
+FOR EACH ROW EXECUTE FUNCTION exit_budget_guard()""",
 )
 
 
@@ -128,12 +198,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER trg_exit_budget_guard ON exit_budgets")
         op.execute("DROP TRIGGER trg_exit_budget_entry ON trades")
         op.execute("DROP TRIGGER trg_exit_budget ON exit_intents")
+        op.execute("DROP FUNCTION exit_budget_guard()")
         op.execute("DROP FUNCTION exit_budget_entry()")
         op.execute("DROP FUNCTION exit_budget_track()")
     else:
-        for name in ("trg_exit_budget_entry", "trg_exit_budget_update", "trg_exit_budget_insert"):
-            op.execute(f"DROP TRIGGER {name}")
+        for statement in SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER {statement.split()[2]}")
     op.execute("ALTER TABLE exit_intents DROP COLUMN preempted_at")
     op.drop_table("exit_budgets")

@@ -108,10 +108,13 @@ WRITES: Mapping[str, Mapping[str, Writes]] = {
 
 
 TRIGGER_MAINTAINED: Mapping[str, tuple[str, ...]] = {
-    "exit_budgets": ("exit_budget_track()", "exit_budget_entry()"),
+    "exit_budgets": ("exit_budget_track()",),
 }
 """Tables no role writes: only these trigger functions do, as their owner (SECURITY DEFINER),
 so no grant can let a writer reset the position counter (migration 0006)."""
+
+TRIGGER_GUARDS = ("exit_budget_entry()", "exit_budget_guard()")
+"""Trigger functions that only read and refuse (migration 0006): they need no privilege."""
 
 
 def library_tables() -> list[Table]:
