@@ -668,10 +668,11 @@ class ExitBudget(Base):
 
     ``committed_quantity`` sums, over the trade's exit intents, the quantity of
     the live (PENDING / APPROVED / PLACED) and FILLED ones plus what FAILED ones
-    filled. Triggers on ``exit_intents`` (and on ``trades.quantity``) keep it in
-    the same statement as the change, and the CHECK refuses any change that
-    would exit more than the entry: the position invariant, enforced by the
-    database on both backends, whoever writes the row.
+    filled. Triggers on ``exit_intents`` keep it in the same statement as the
+    change, and the CHECK refuses any change that would exit more than the
+    entry: the position invariant, enforced by the database on both backends,
+    whoever writes the row. Guard triggers refuse resetting it by hand (see
+    migration 0006), and ``trades.quantity`` is fixed once a trade has one.
     """
 
     __tablename__ = "exit_budgets"
