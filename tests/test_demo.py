@@ -18,6 +18,7 @@ from signal_mgmt.demo.day import DemoConfig, TradingDay
 from signal_mgmt.demo.invariants import facts_have_one_published_event
 from signal_mgmt.demo.summary import build_summary
 from signal_mgmt.models import OutboxRow
+from signal_mgmt.settings import load_settings
 from signal_mgmt.storage.db import make_engine, transaction
 
 DAY = date(2026, 11, 25)
@@ -36,7 +37,7 @@ def run_day(url: str, events: Path, seed: int = 10) -> dict[str, Any]:
     run = TradingDay(
         DemoConfig(
             day=DAY,
-            database_url=url,
+            settings=load_settings(database_url=url),
             events_path=events,
             seed=seed,
             symbols=SMALL_SYMBOLS,

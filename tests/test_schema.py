@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -199,3 +200,20 @@ def test_a_migrator_without_create_on_the_database_uses_the_schema_a_dba_made(
 def test_bad_schema_is_a_config_error(url: str, schema: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         make_engine(url, schema=schema)
+
+
+def test_the_demo_runs_in_the_schema(database: str, tmp_path: Path) -> None:
+    """Every engine the demo builds (not only its migration) is pinned to the schema."""
+    public = make_engine(database)
+    host_objects = objects_in(public, "public")
+    events = tmp_path / "events.jsonl"
+    small = ["--no-progress", "--symbols", "1", "--users", "1", "--events", str(events)]
+    run = CliRunner().invoke(
+        app, ["demo", *small, "--database-url", database], env={"SIGNAL_MGMT_SCHEMA": SCHEMA}
+    )
+    assert run.exit_code == 0, run.stderr
+    with public.connect() as conn:
+        assert conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.signals")).scalar()
+        assert conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.outbox")).scalar()
+    assert objects_in(public, "public") == host_objects
+    public.dispose()

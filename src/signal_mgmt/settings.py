@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from signal_mgmt.errors import ConfigError
-from signal_mgmt.storage.db import is_schema_name
+from signal_mgmt.storage.db import is_schema_name, make_engine
 
 DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.db"
 
@@ -49,6 +50,11 @@ class Settings(LibrarySettings):
         default=None, validation_alias=AliasChoices("SIGNAL_MGMT_PUBLISHER", "relay_publisher")
     )
     """The relay's publisher SPEC; secret, as a broker URL may carry a password."""
+
+    def engine(self, **kwargs: Any) -> Engine:
+        """An engine on this database, pinned to ``database_schema``: every engine of the CLI
+        and the demo comes from here, so none forgets the schema."""
+        return make_engine(self.database_url, schema=self.database_schema, **kwargs)
 
     @field_validator("database_url")
     @classmethod

@@ -22,7 +22,6 @@ from signal_mgmt.errors import (
     SignalMgmtError,
 )
 from signal_mgmt.settings import Settings, load_settings
-from signal_mgmt.storage.db import make_engine
 from signal_mgmt.validation import require_duration
 
 USAGE_ERROR = 2
@@ -65,7 +64,7 @@ def open_engine(settings: Settings, *, create: bool = False) -> Engine:
         path = Path(url.database or "")
         if not create and not path.exists():
             raise ConfigError(f"database {path} does not exist; run `signal-mgmt migrate` first")
-    return make_engine(settings.database_url, schema=settings.database_schema)
+    return settings.engine()
 
 
 def parse_duration(text: str) -> timedelta:

@@ -99,7 +99,7 @@ def demo(
             upgrade(engine)
             config = DemoConfig(
                 day=trading,
-                database_url=settings.database_url,
+                settings=settings,
                 events_path=events,
                 seed=seed,
                 symbols=symbols,

@@ -42,7 +42,8 @@ from signal_mgmt.market.calendar import ExchangeCalendar, Session, nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Direction
 from signal_mgmt.reference.admin import ReferenceAdmin
-from signal_mgmt.storage.db import make_engine, transaction
+from signal_mgmt.settings import Settings
+from signal_mgmt.storage.db import transaction
 
 SETTLE_EVERY = timedelta(minutes=5)
 FAULTS_STOP = time(15, 10)
@@ -58,7 +59,7 @@ RESTART_AT_THE_LATEST = timedelta(minutes=90)
 @dataclass(frozen=True, slots=True)
 class DemoConfig:
     day: date
-    database_url: str
+    settings: Settings
     events_path: Path
     seed: int = 7
     symbols: int = 20
@@ -143,7 +144,7 @@ class TradingDay:
 
     def run(self) -> DemoRun:
         """Play the whole session on the config's (migrated) database."""
-        engine = make_engine(self.config.database_url)
+        engine = self.config.settings.engine()
         try:
             with transaction(engine) as conn:
                 baseline = OutboxBaseline.capture(conn, self.config.events_path)
@@ -165,7 +166,7 @@ class TradingDay:
 
     def _start(self) -> Services:
         return start_services(
-            self.config.database_url,
+            self.config.settings,
             self.clock,
             self.calendar,
             self.broker,

@@ -26,7 +26,7 @@ from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
 from signal_mgmt.outbox.store import outbox_counts
 from signal_mgmt.outbox.thread import RelayThread
-from signal_mgmt.storage.db import make_engine
+from signal_mgmt.settings import Settings
 from signal_mgmt.tms.loop import PassReport, TradeLoop
 
 RELAY_POLL_SECONDS = 0.2
@@ -96,18 +96,18 @@ class Services:
 
 
 def start_services(
-    database_url: str,
+    settings: Settings,
     clock: ManualClock,
     calendar: ExchangeCalendar,
     broker: BrokerGateway,
     events_path: Path,
 ) -> Services:
-    engine = make_engine(database_url)
-    settings = ExitSettings()
-    loop = TradeLoop.build(engine, broker, clock, calendar, settings=settings, sleep=_no_wait)
+    engine = settings.engine()
+    exits = ExitSettings()
+    loop = TradeLoop.build(engine, broker, clock, calendar, settings=exits, sleep=_no_wait)
     signals = SignalService(engine, clock, calendar)
     qualification = EntryQualificationService(
-        engine, clock, calendar, entry_cutoff=settings.entry_cutoff_time
+        engine, clock, calendar, entry_cutoff=exits.entry_cutoff_time
     )
     loop.entry = EntryCoordinator(signals, qualification, loop.opener, lanes=1)
     relay = OutboxRelay(engine, JsonlPublisher(events_path), clock=clock)
