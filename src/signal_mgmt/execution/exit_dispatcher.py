@@ -27,7 +27,13 @@ from sqlalchemy import Engine, or_, select, update
 
 from signal_mgmt.errors import InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway
-from signal_mgmt.execution.exit_status import PREEMPTED, load_exit_intent, move_exit_intent
+from signal_mgmt.execution.exit_status import (
+    PREEMPTED,
+    IntentErrorHandler,
+    each_intent,
+    load_exit_intent,
+    move_exit_intent,
+)
 from signal_mgmt.execution.orders import (
     NewOrder,
     OrderRecord,
@@ -87,9 +93,12 @@ class ExitIntentDispatcher:
         self.backoff = backoff
         self.sleep = sleep
 
-    def dispatch_pending(self) -> list[DispatchResult]:
-        """Claim up to ``batch_size`` APPROVED intents and send them. Also the replay sweep."""
-        return [self._dispatch(intent_id) for intent_id in self._claim()]
+    def dispatch_pending(self, on_error: IntentErrorHandler | None = None) -> list[DispatchResult]:
+        """Claim up to ``batch_size`` APPROVED intents and send them. Also the replay sweep.
+
+        With ``on_error``, an intent whose dispatch raises is reported there and the
+        others are still sent (its lease runs out and a later pass retries it)."""
+        return each_intent(self._claim(), self._dispatch, on_error)
 
     def _claim(self) -> list[int]:
         """Lease APPROVED intents to this dispatcher, committed before any broker call.

@@ -24,7 +24,13 @@ from decimal import Decimal
 from sqlalchemy import Engine, select, update
 
 from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
-from signal_mgmt.execution.exit_status import PREEMPTED, load_exit_intent, move_exit_intent
+from signal_mgmt.execution.exit_status import (
+    PREEMPTED,
+    IntentErrorHandler,
+    each_intent,
+    load_exit_intent,
+    move_exit_intent,
+)
 from signal_mgmt.execution.orders import OrderRecord, refresh_order
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
@@ -66,17 +72,18 @@ class Reconciler:
         self.limit_order_ttl = limit_order_ttl
         self.batch_size = batch_size
 
-    def reconcile_placed(self) -> list[ReconcileResult]:
+    def reconcile_placed(self, on_error: IntentErrorHandler | None = None) -> list[ReconcileResult]:
         """One pass over every PLACED exit intent, ``batch_size`` ids per read: the
         pre-empted ones first (a protective exit waits for each), then the rest, oldest
-        first. Also the replay sweep."""
+        first. Also the replay sweep. With ``on_error``, an intent whose reconcile
+        raises is reported there and the others are still reconciled."""
         results: list[ReconcileResult] = []
         for preempted in (True, False):
             ids = self._placed_after(0, preempted=preempted)
-            results += [self.reconcile(intent_id) for intent_id in ids]
+            results += each_intent(ids, self.reconcile, on_error)
             while len(ids) == self.batch_size:  # a full page: there may be more
                 ids = self._placed_after(ids[-1], preempted=preempted)
-                results += [self.reconcile(intent_id) for intent_id in ids]
+                results += each_intent(ids, self.reconcile, on_error)
         return results
 
     def _placed_after(self, after: int, *, preempted: bool) -> list[int]:

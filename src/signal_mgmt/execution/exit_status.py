@@ -5,9 +5,10 @@ Only the dispatcher and the reconciler call these; they never touch trades.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
 
@@ -27,6 +28,29 @@ from signal_mgmt.storage.state import transition
 
 PREEMPTED = "PREEMPTED"
 """Failure reason of a TARGET cancelled because a protective exit pre-empted it."""
+
+IntentErrorHandler = Callable[[int, Exception], None]
+"""Told (exit intent id, error) when one intent of a sweep raised; the sweep goes on."""
+
+_R = TypeVar("_R")
+
+
+def each_intent(
+    ids: Iterable[int], run: Callable[[int], _R], on_error: IntentErrorHandler | None
+) -> list[_R]:
+    """``run`` every id; without ``on_error`` the first error propagates, with it one
+    intent's error (a broker or row problem) does not hold back the others'."""
+    results: list[_R] = []
+    for intent_id in ids:
+        if on_error is None:
+            results.append(run(intent_id))
+            continue
+        try:
+            results.append(run(intent_id))
+        except Exception as error:
+            on_error(intent_id, error)
+    return results
+
 
 _EVENTS = {
     ExitIntentStatus.PLACED: EXIT_INTENT_PLACED,

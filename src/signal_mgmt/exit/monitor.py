@@ -43,8 +43,9 @@ class TradeFailure:
     """One trade's step that raised; the other trades' steps went on."""
 
     step: str
-    trade_id: int | None  # None: the step failed before reaching a trade
+    trade_id: int | None  # None: the step failed before reaching a trade, or for an intent
     error: Exception
+    exit_intent_id: int | None = None  # the exit intent a dispatch / reconcile failed on
 
 
 class ExitMonitor:

@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from signal_mgmt.execution.broker import BrokerGateway, GatewayConnectivity
 from signal_mgmt.execution.exit_dispatcher import DispatchResult, ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler, ReconcileResult
+from signal_mgmt.execution.exit_status import IntentErrorHandler
 from signal_mgmt.exit.detector import ExitDetector
 from signal_mgmt.exit.monitor import ExitMonitor, TradeFailure
 from signal_mgmt.exit.service import ExitDetectionResult, ExitIntentService, ExitReplayReport
@@ -181,23 +182,27 @@ class TradeLoop:
         ``close=False`` leaves FILLED trades to a host that closes them itself when it
         consumes EXIT_INTENT_FILLED (``TradeCloser.close_for_exit``).
         """
-        failures: list[TradeFailure] = []
+        failures = _Failures()
+        step = failures.step
 
-        def step(name: str, run: Callable[[], _T]) -> _T | None:
-            return _isolated(failures, name, run)
+        def dispatch() -> tuple[DispatchResult, ...]:
+            return tuple(self.dispatcher.dispatch_pending(failures.of_intent("dispatch")))
+
+        def reconcile() -> tuple[ReconcileResult, ...]:
+            return tuple(self.reconciler.reconcile_placed(failures.of_intent("reconcile")))
 
         now = self.exits.clock.now()
         fired, time_failures = step("time_exits", lambda: self.monitor.fire_due(now)) or ([], [])
         failures.extend(time_failures)
         entries = step("open", lambda: tuple(self.opener.open_pending())) or ()
         watched = step("watch", self.monitor.catch_up) or ()
-        dispatched = step("dispatch", lambda: tuple(self.dispatcher.dispatch_pending())) or ()
-        reconciled = step("reconcile", lambda: tuple(self.reconciler.reconcile_placed())) or ()
+        dispatched = step("dispatch", dispatch) or ()
+        reconciled = step("reconcile", reconcile) or ()
         # A protective exit that waited for the TARGET it pre-empted is decided once the
         # reconcile above has settled the cancel, and sent at once.
         decided = step("decide", self.exits.replay) or _NOT_DECIDED
         if decided.signals_finished:
-            dispatched += step("dispatch", lambda: tuple(self.dispatcher.dispatch_pending())) or ()
+            dispatched += step("dispatch", dispatch) or ()
         closed = (step("close", self.close_filled) or ()) if close else ()
         return PassReport(
             time_exits=tuple(fired),
@@ -228,11 +233,23 @@ class TradeLoop:
         return self.monitor.request_manual_exit(trade_id, at, price)
 
 
-def _isolated(failures: list[TradeFailure], name: str, run: Callable[[], _T]) -> _T | None:
-    """``run()``, or None if it raised: a failed step must not stop the ones after it."""
-    try:
-        return run()
-    except Exception as error:
-        logger.error("trade loop step %s failed: %r", name, error, exc_info=error)
-        failures.append(TradeFailure(name, None, error))
-        return None
+class _Failures(list[TradeFailure]):
+    """What failed in one pass; each failure is logged as it is recorded."""
+
+    def step(self, name: str, run: Callable[[], _T]) -> _T | None:
+        """``run()``, or None if it raised: a failed step must not stop the ones after it."""
+        try:
+            return run()
+        except Exception as error:
+            logger.error("trade loop step %s failed: %r", name, error, exc_info=error)
+            self.append(TradeFailure(name, None, error))
+            return None
+
+    def of_intent(self, name: str) -> IntentErrorHandler:
+        """A handler for one exit intent's failure inside a sweep (the sweep goes on)."""
+
+        def report(intent_id: int, error: Exception) -> None:
+            logger.error("%s failed for exit intent %s: %r", name, intent_id, error, exc_info=error)
+            self.append(TradeFailure(name, None, error, exit_intent_id=intent_id))
+
+        return report
