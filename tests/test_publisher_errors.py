@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_an_unserializable_message_is_a_permanent_error(
 
 @pytest.mark.parametrize("headers", [None, [], "s"])
 def test_headers_that_are_no_object_are_a_permanent_error(
-    build: Callable[[WireFormat], Publisher], headers: object
+    build: Callable[[WireFormat], Publisher], headers: Any
 ) -> None:
     """A plain-SQL row's headers (JSON null, an array, a string) crashed every broker publisher."""
     publisher = build(CloudEventFormat())
