@@ -3,7 +3,8 @@ partly filled entry is cut at the cut-off and opened for what filled (both backe
 
 from __future__ import annotations
 
-from datetime import date, time
+import json
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,17 +16,18 @@ from loop_support import start_tms
 from signal_mgmt import TradeLoop
 from signal_mgmt.entry.coordinator import EntryCoordinator
 from signal_mgmt.execution.simulated import SimulatedBroker
+from signal_mgmt.exit.settings import ExitSettings
 from signal_mgmt.market.calendar import nse_calendar
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import ExitIntent, Order, OutboxRow, Trade, TradeIntent
 
 
 def tms(
-    engine: Engine, clock: ManualClock
+    engine: Engine, clock: ManualClock, settings: ExitSettings | None = None
 ) -> tuple[World, SimulatedBroker, TradeLoop, EntryCoordinator]:
     world = make_world(engine, clock, users=1, tcs_only=False)
     broker = SimulatedBroker({"INFY": Decimal("100")})
-    loop, entry = start_tms(engine, clock, broker)
+    loop, entry = start_tms(engine, clock, broker, settings)
     return world, broker, loop, entry
 
 
@@ -96,3 +98,53 @@ def test_a_partly_filled_entry_is_cut_at_the_cutoff_and_squared_off(
     assert [(t.status, t.quantity) for t in rows(engine, Trade)] == [("CLOSED", 3)]
     assert [(x.exit_reason, x.quantity) for x in rows(engine, ExitIntent)] == [("TIME", 3)]
     assert broker.net_position("INFY") == 0
+
+
+def test_an_entry_ttl_cuts_a_partly_filled_entry_and_the_stop_protects_it(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """With ``entry_ttl`` the rest of a partly filled entry is cancelled once the TTL has
+    passed, hours before the cut-off, and the stop then exits exactly what filled."""
+    clock.set(at(10, 0))
+    world, broker, loop, entry = tms(engine, clock, ExitSettings(entry_ttl=timedelta(minutes=5)))
+    broker.auto_fill = False
+    broker.fill_partially_next(3)
+    entry.process(world.candidate())
+    clock.set(at(10, 4))
+    loop.run_once()
+    assert [t.status for t in rows(engine, Trade)] == ["PENDING_ENTRY"]
+    clock.set(at(10, 5))
+    loop.run_once()
+    assert [(t.status, t.quantity) for t in rows(engine, Trade)] == [("OPEN", 3)]
+    broker.auto_fill = True
+    [trade] = rows(engine, Trade)
+    clock.set(at(10, 6))
+    broker.set_price("INFY", trade.stop_price)
+    loop.on_tick("INFY", trade.stop_price, clock.now())
+    loop.run_once()
+    assert [(x.exit_reason, x.quantity, x.status) for x in rows(engine, ExitIntent)] == [
+        ("STOP_LOSS", 3, "FILLED")
+    ]
+    assert broker.net_position("INFY") == 0
+
+
+def test_an_entry_ttl_fails_an_unfilled_entry_with_its_own_reason(
+    engine: Engine, clock: ManualClock
+) -> None:
+    clock.set(at(10, 0))
+    world, broker, loop, entry = tms(engine, clock, ExitSettings(entry_ttl=timedelta(minutes=5)))
+    broker.auto_fill = False  # the entry rests unfilled
+    entry.process(world.candidate())
+    clock.set(at(10, 5))
+    loop.run_once()
+    [intent] = rows(engine, TradeIntent)
+    [order] = rows(engine, Order)
+    assert (intent.status, order.status, order.filled_quantity) == ("FAILED", "CANCELLED", 0)
+    assert event_types(engine)[-2:] == ["TRADE_INTENT_FAILED", "TRADE_ENTRY_FAILED"]
+    with engine.connect() as conn:
+        payload = conn.execute(
+            select(OutboxRow.payload).where(OutboxRow.event_type == "TRADE_ENTRY_FAILED")
+        ).scalar_one()
+    assert (json.loads(payload) if isinstance(payload, str) else payload)["reason"] == (
+        "ENTRY_EXPIRED"
+    )

@@ -31,6 +31,9 @@ class ExitSettings(LibrarySettings):
     entry_cutoff: time | None = None
     """Exchange-local time from which no new intraday entry is taken (None: the square-off
     time); read by entry qualification through ``entry_cutoff_time``."""
+    entry_ttl: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
+    """How long after its approval an entry may be sent or rest at the broker; then the
+    rest is cancelled and the trade opens for what filled (None: until the cut-off)."""
     max_holding: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
     trailing_distance: Price | None = None
     cooldown: timedelta = Field(default=timedelta(minutes=1), ge=timedelta(0), le=MAX_DURATION)
@@ -45,7 +48,9 @@ class ExitSettings(LibrarySettings):
     """How far ahead of the service clock a tick, candidate or clear may be stamped; a
     later one is refused (it would fire or re-arm an episode hours ahead of time)."""
 
-    @field_validator("max_holding", "cooldown", "reemit_interval", "max_clock_skew", mode="before")
+    @field_validator(
+        "entry_ttl", "max_holding", "cooldown", "reemit_interval", "max_clock_skew", mode="before"
+    )
     @classmethod
     def _seconds(cls, value: object) -> object:
         """Durations may be plain seconds (90, "90") or ISO 8601 ("PT90S"); inf, NaN and

@@ -139,6 +139,7 @@ class TradeLoop:
                 broker,
                 calendar=calendar,
                 entry_cutoff=settings.entry_cutoff_time,
+                entry_ttl=settings.entry_ttl,
                 sleep=sleep,
             ),
             monitor=ExitMonitor(detector, exits),

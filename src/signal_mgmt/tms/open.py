@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
 from typing import Any
@@ -89,6 +89,9 @@ from signal_mgmt.tms.events import (
 )
 from signal_mgmt.validation import require_count, require_id
 
+ENTRY_EXPIRED = "ENTRY_EXPIRED"
+"""Failure reason of an entry that had not filled within its ``entry_ttl``."""
+
 _LIVE_AT_BROKER = frozenset(
     {OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
 )
@@ -112,18 +115,22 @@ class TradeOpener:
         *,
         calendar: MarketCalendar | None = None,
         entry_cutoff: clock_time | None = INTRADAY_SQUARE_OFF,
+        entry_ttl: timedelta | None = None,
         max_attempts: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``entry_cutoff``: exchange-local time from which no entry order is sent for an
-        intent approved that trading day (``ExitSettings.entry_cutoff_time``; None: none)."""
+        intent approved that trading day (``ExitSettings.entry_cutoff_time``; None: none).
+        ``entry_ttl``: how long after its approval an entry may still be sent or rest at
+        the broker (``ExitSettings.entry_ttl``; None: until the cut-off)."""
         self._engine = engine
         self._clock = clock
         self._broker = broker
         self._reference: ReferenceData = reference or TableReferenceData()
         self._calendar = calendar if calendar is not None else nse_calendar()
         self._entry_cutoff = entry_cutoff
+        self._entry_ttl = entry_ttl
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._sleep = sleep
@@ -131,10 +138,10 @@ class TradeOpener:
     def open(self, trade_intent_id: int) -> OpenResult:
         require_id(trade_intent_id, "trade_intent_id")
         pending, approved_at = self._prepare(trade_intent_id)
-        too_late = bool(pending) and self._past_cutoff(approved_at)
+        late = self._late(approved_at) if pending else None
         for order in pending:
-            if too_late:
-                self._stop(order)
+            if late is not None:
+                self._stop(order, late)
             else:
                 place_with_reconcile(
                     self._engine,
@@ -145,7 +152,7 @@ class TradeOpener:
                     backoff=self._backoff,
                     sleep=self._sleep,
                 )
-        return self._settle(trade_intent_id, EntryReason.ENTRY_CUTOFF if too_late else None)
+        return self._settle(trade_intent_id, late)
 
     def open_pending(self, limit: int = 500) -> list[OpenResult]:
         """Replay: APPROVED intents (with or without orders) and PLACED ones to reconcile."""
@@ -162,25 +169,27 @@ class TradeOpener:
             )
         return [self.open(intent_id) for intent_id in ids]
 
-    def _past_cutoff(self, approved_at: datetime) -> bool:
-        """Is it at or after the entry cut-off of the trading day the intent was approved?"""
-        if self._entry_cutoff is None:
-            return False
-        session = self._calendar.session(self._calendar.trading_date(approved_at))
-        if session is None:  # approved on a closed day: its entry can only be late
-            return True
-        cutoff = session.daily_time(self._entry_cutoff, self._calendar.timezone)
-        return self._clock.now() >= cutoff
+    def _late(self, approved_at: datetime) -> str | None:
+        """Why no entry order may leave now (cut-off of the approval's trading day, or
+        the entry TTL), or None."""
+        now = self._clock.now()
+        if self._entry_cutoff is not None:
+            session = self._calendar.session(self._calendar.trading_date(approved_at))
+            if session is None:  # approved on a closed day: its entry can only be late
+                return EntryReason.ENTRY_CUTOFF
+            if now >= session.daily_time(self._entry_cutoff, self._calendar.timezone):
+                return EntryReason.ENTRY_CUTOFF
+        if self._entry_ttl is not None and now - approved_at >= self._entry_ttl:
+            return ENTRY_EXPIRED
+        return None
 
-    def _stop(self, order: OrderRecord) -> None:
-        """After the cut-off: an order the broker never got is withdrawn, one it has is
+    def _stop(self, order: OrderRecord, reason: str) -> None:
+        """Too late to enter: an order the broker never got is withdrawn, one it has is
         cancelled (what filled stays filled); a broker that cannot answer is asked again
         on the next call."""
         cid = order.client_order_id
         if order.status in {OrderStatus.NEW, OrderStatus.UNKNOWN}:
-            order = withdraw_order(
-                self._engine, self._broker, cid, self._clock, EntryReason.ENTRY_CUTOFF
-            )
+            order = withdraw_order(self._engine, self._broker, cid, self._clock, reason)
         cancel_order(self._engine, self._broker, order, self._clock)
 
     # ------------------------------------------------------------------ step 1
@@ -245,7 +254,7 @@ class TradeOpener:
 
     # ------------------------------------------------------------------ step 3
 
-    def _settle(self, trade_intent_id: int, late: EntryReason | None) -> OpenResult:
+    def _settle(self, trade_intent_id: int, late: str | None) -> OpenResult:
         with transaction(self._engine) as conn:
             intent = _load_intent(conn, trade_intent_id, lock=True)
             trade = _load_trade(conn, trade_intent_id)
@@ -381,7 +390,7 @@ class TradeOpener:
         orders: list[OrderRecord],
         events: list[Event[Any]],
         *,
-        late: EntryReason | None,
+        late: str | None,
     ) -> None:
         now = self._clock.now()
         reason = late or next((o.last_error for o in orders if o.last_error), "ENTRY_NOT_FILLED")
