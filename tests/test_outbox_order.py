@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 
 from outbox_support import assert_key_order, emit_ticks, event_ids_by_n, statuses, tick
-from signal_mgmt.errors import StorageError
+from signal_mgmt.errors import IllegalTransitionError, StorageError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.outbox import store
 from signal_mgmt.outbox.emit import emit
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.publishers import InMemoryPublisher
 from signal_mgmt.outbox.relay import OutboxRelay
+from signal_mgmt.outbox.thread import RelayThread
 from signal_mgmt.storage.db import transaction
 
 PLAIN_INSERT = text(
@@ -25,6 +26,10 @@ PLAIN_INSERT = text(
     " payload, headers, created_at, available_at, attempts, status)"
     " VALUES (:event_id, 'TICK', 'test', :n, :key, :payload, '{}', :at, :at, 0, 'PENDING')"
 )
+
+
+HOUR = 3600.0
+PATIENCE = 30.0  # turns a hang into a failure; never reached when things work
 
 
 def numbers(messages: Sequence[OutboxMessage]) -> list[int]:
@@ -134,7 +139,8 @@ def test_a_dead_key_never_fills_the_batch(engine: Engine, clock: ManualClock) ->
 
 
 class ParksWhilePublishing(InMemoryPublisher):
-    """While the relay publishes its batch, an operator parks its event and another relay runs."""
+    """While the relay publishes its batch, an operator tries to park its event and
+    another relay runs."""
 
     def __init__(self, engine: Engine, clock: ManualClock, broker: InMemoryPublisher) -> None:
         super().__init__()
@@ -143,13 +149,14 @@ class ParksWhilePublishing(InMemoryPublisher):
 
     def publish(self, messages: Sequence[OutboxMessage]) -> None:
         if self.other_published is None:
-            store.park(self.engine, self.clock, messages[0].event_id)
+            with pytest.raises(IllegalTransitionError, match="in flight"):
+                store.park(self.engine, self.clock, messages[0].event_id)
             other = OutboxRelay(self.engine, self.broker, clock=self.clock)
             self.other_published = drain(other)
         self.broker.publish(messages)
 
 
-def test_parking_an_event_in_flight_lets_nothing_overtake_it(
+def test_parking_an_event_in_flight_is_refused_and_nothing_overtakes_it(
     engine: Engine, clock: ManualClock
 ) -> None:
     emit_ticks(engine, clock, [1, 2], key="k")
@@ -160,6 +167,42 @@ def test_parking_an_event_in_flight_lets_nothing_overtake_it(
     assert parking.other_published == 0  # 2 waits for the copy of 1 in flight
     drain(relay)
     assert numbers(broker.messages) == [1, 2]
-    ids = event_ids_by_n(engine)
-    assert statuses(engine) == {1: "PUBLISHED", 2: "PUBLISHED"}  # 1 was delivered
-    assert ids[1] != ids[2]
+    assert statuses(engine) == {1: "PUBLISHED", 2: "PUBLISHED"}
+
+
+def test_a_hung_publish_handed_back_by_stop_lands_late_as_a_re_delivery_only(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Parked in flight, then stop(): the hung copy of 1 landed after 2 and 3 (first
+    deliveries [2, 3, 1]). The park is now refused, so 1 is published again first."""
+    emit_ticks(engine, clock, [1, 2], key="k")
+    broker: list[int] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    class Hanging(InMemoryPublisher):
+        def publish(self, messages: Sequence[OutboxMessage]) -> None:
+            entered.set()
+            gate.wait()
+            broker.extend(numbers(messages))
+
+    class Recording(InMemoryPublisher):
+        def publish(self, messages: Sequence[OutboxMessage]) -> None:
+            broker.extend(numbers(messages))
+
+    hung = RelayThread(OutboxRelay(engine, Hanging(), clock=clock), poll_interval=HOUR)
+    hung.start()
+    try:
+        assert entered.wait(PATIENCE)
+        with pytest.raises(IllegalTransitionError, match="in flight"):
+            store.park(engine, clock, event_ids_by_n(engine)[1])
+        emit_ticks(engine, clock, [3], key="k")
+        hung.stop(timeout=0.1)  # abandons the hung publish, hands its batch back
+        while store.outbox_counts(engine, clock).in_flight:  # released (a helper thread)
+            entered.wait(0.01)
+        drain(OutboxRelay(engine, Recording(), clock=clock))
+    finally:
+        hung.relay.stopping.set()
+        gate.set()
+        while hung.alive:  # the hung publish returns, the thread ends
+            entered.wait(0.01)
+    assert list(dict.fromkeys(broker)) == [1, 2, 3]

@@ -1,10 +1,9 @@
 """Operating the outbox: status, dead letters, parking, replay, retention.
 
 Every write here is a guarded ``UPDATE ... WHERE status = <expected>`` or a
-bounded ``DELETE``. ``park`` may hit an event a relay has in flight: the relay
-keeps holding its key until its batch is marked (PostgreSQL: its key lock;
-SQLite: the row's lease, which ``park`` leaves alone), so the later events of
-the key never overtake the parked one's copy in flight.
+bounded ``DELETE``. ``park`` refuses an event a relay has in flight (PostgreSQL:
+its key locked by a claim; SQLite: the row leased): its publish may still land,
+and nothing would then keep the later events of its key behind it.
 """
 
 from __future__ import annotations
@@ -53,13 +52,8 @@ class OutboxCounts:
 
 def outbox_counts(engine: Engine, clock: Clock, connection: Executor | None = None) -> OutboxCounts:
     now = clock.now()
-    leased: ColumnElement[bool]
     with transaction(engine, connection) as conn:
-        if conn.dialect.name == "postgresql":  # the keys relays hold locked (claim.py)
-            key_lock = cast(func.hashtext(outbox.c.partition_key), OID)
-            leased = key_lock.in_(IN_FLIGHT_KEYS.columns(objid=OID).scalar_subquery())
-        else:
-            leased = and_(outbox.c.claim_token.is_not(None), outbox.c.available_at > now)
+        leased = held_by_a_relay(conn, clock)
         rows = conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
         by_status: dict[str, int] = {row[0]: row[1] for row in rows}
         in_flight = conn.execute(
@@ -163,8 +157,13 @@ def retry_dead(
 def park(
     engine: Engine, clock: Clock, event_id: uuid.UUID, connection: Executor | None = None
 ) -> None:
-    """Set a poison event aside (PENDING or DEAD -> PARKED): its key's later events flow on
-    (once a copy of it a relay has in flight, if any, is marked)."""
+    """Set a poison event aside (PENDING or DEAD -> PARKED): its key's later events flow on.
+
+    Refused (``IllegalTransitionError``) while a relay has the event in flight: that
+    publish may still land, late, and once parked nothing would keep the later
+    events of its key behind it. Park it once the relay has marked it (a hung
+    relay's ``stop()`` hands its batch back); it is then published or still pending.
+    """
     values = {"status": PARKED}
     _move(
         engine,
@@ -173,7 +172,17 @@ def park(
         expected={PENDING, DEAD},
         target=PARKED,
         values=values,
+        unless=(held_by_a_relay(engine, clock), "in flight"),
     )
+
+
+def held_by_a_relay(bind: Connection | Engine, clock: Clock) -> ColumnElement[bool]:
+    """Rows a relay holds right now: PostgreSQL, its key is locked by a claim's session;
+    SQLite, the row is leased."""
+    if bind.dialect.name == "postgresql":  # the keys relays hold locked (claim.py)
+        key_lock = cast(func.hashtext(outbox.c.partition_key), OID)
+        return key_lock.in_(IN_FLIGHT_KEYS.columns(objid=OID).scalar_subquery())
+    return and_(outbox.c.claim_token.is_not(None), outbox.c.available_at > clock.now())
 
 
 def unpark(
@@ -254,8 +263,13 @@ def _move(
     expected: set[str],
     target: str,
     values: dict[str, Any],
+    unless: tuple[ColumnElement[bool], str] | None = None,
 ) -> int:
-    guard = outbox.c.status.in_(sorted(expected))
+    """Guarded ``expected -> target``; ``unless``: a condition that also refuses the move,
+    and how the refusal names it."""
+    guard: ColumnElement[bool] = outbox.c.status.in_(sorted(expected))
+    if unless is not None:
+        guard = and_(guard, ~unless[0])
     with transaction(engine, connection) as conn:
         if event_id is None:
             return int(conn.execute(update(outbox).where(guard).values(**values)).rowcount)
@@ -268,6 +282,8 @@ def _move(
             ).scalar_one_or_none()
             if actual is None:
                 raise NotFoundError("outbox event", str(event_id))
+            if unless is not None and actual in expected:
+                actual = f"{actual}, {unless[1]}"
             raise IllegalTransitionError(
                 "outbox event",
                 str(event_id),
