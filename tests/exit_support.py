@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +21,23 @@ from signal_mgmt.models import (
     Order,
     OutboxRow,
 )
+
+
+@contextmanager
+def rewinding_exit_intents(conn: Connection) -> Iterator[None]:
+    """Lift the state-machine guard (migration 0007) inside ``conn``'s transaction, to stage
+    a crash state such as PLACED put back to APPROVED; the guard is back at commit."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE exit_intents DISABLE TRIGGER trg_exit_intent_moves")
+        yield
+        conn.exec_driver_sql("ALTER TABLE exit_intents ENABLE TRIGGER trg_exit_intent_moves")
+        return
+    ddl = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE name = 'trg_exit_intent_moves'"
+    ).scalar_one()
+    conn.exec_driver_sql("DROP TRIGGER trg_exit_intent_moves")
+    yield
+    conn.exec_driver_sql(ddl)
 
 
 def open_trade(conn: Connection, **kwargs: Any) -> int:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, update
 
-from exit_support import candidate, event_types, rows, seed
+from exit_support import candidate, event_types, rewinding_exit_intents, rows, seed
 from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
@@ -247,7 +247,8 @@ def test_replay_finishes_approved_and_placed_intents_once(
     first.service.on_exit_detected(candidate(placed))
     broker.auto_fill = False
     first.dispatcher.dispatch_pending()  # both PLACED, resting at the broker
-    with engine.begin() as conn:  # as if the first had crashed before dispatching one
+    # as if the first had crashed before dispatching one
+    with engine.begin() as conn, rewinding_exit_intents(conn):
         conn.execute(
             update(ExitIntent)
             .where(ExitIntent.trade_id == approved)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, insert, update
 
 from entry_support import AT
-from exit_support import candidate, counts, event_types, rows, seed
+from exit_support import candidate, counts, event_types, rewinding_exit_intents, rows, seed
 from signal_mgmt.errors import InvalidInputError, NotFoundError
 from signal_mgmt.exit.candidate import ExitCleared
 from signal_mgmt.exit.episodes import ClearOutcome
@@ -209,7 +209,7 @@ def test_replay_finishes_detected_signals_and_pending_intents_once(
     crashed, pending = seed(engine), seed(engine)
     svc = service(engine, clock)
     svc.on_exit_detected(candidate(pending))
-    with engine.begin() as conn:  # as a crash would leave them
+    with engine.begin() as conn, rewinding_exit_intents(conn):  # as a crash would leave them
         conn.execute(
             insert(ExitSignal),
             {

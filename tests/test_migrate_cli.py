@@ -22,6 +22,7 @@ from test_migrations import schema_drift
 
 runner = CliRunner()
 HEAD_OF_0_1 = "0004_exit"  # the newest revision 0.1 shipped, recorded in alembic_version
+HEAD = "0007_exit_intent_guard"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -68,13 +69,13 @@ def host_alembic(engine: Engine, revision: str) -> None:
 def test_migrate_next_to_a_host_alembic_history(empty_url: str, empty_engine: Engine) -> None:
     host_alembic(empty_engine, "a1b2c3d4e5f6")
     code, _, err = run("migrate", "--database-url", empty_url)
-    assert (code, err) == (0, "schema is up to date (0006_position_safety)\n")
+    assert (code, err) == (0, f"schema is up to date ({HEAD})\n")
     assert versions(empty_engine, LEGACY_VERSION_TABLE) == ["a1b2c3d4e5f6"]
-    assert versions(empty_engine, VERSION_TABLE) == ["0006_position_safety"]
+    assert versions(empty_engine, VERSION_TABLE) == [HEAD]
     assert set(Base.metadata.tables) | {"host_accounts"} <= set(
         inspect(empty_engine).get_table_names()
     )
-    assert run("migrate", "current", "--database-url", empty_url)[1] == "0006_position_safety\n"
+    assert run("migrate", "current", "--database-url", empty_url)[1] == f"{HEAD}\n"
 
 
 @pytest.mark.parametrize("with_host_revision", [False, True])
@@ -92,7 +93,7 @@ def test_a_database_migrated_by_0_1_is_adopted(
 
     assert run("migrate", "--database-url", empty_url)[0] == 0
 
-    assert versions(empty_engine, VERSION_TABLE) == ["0006_position_safety"]
+    assert versions(empty_engine, VERSION_TABLE) == [HEAD]
     legacy_left = ["f00dcafe"] if with_host_revision else []
     assert versions(empty_engine, LEGACY_VERSION_TABLE) == legacy_left
     assert inspect(empty_engine).has_table(LEGACY_VERSION_TABLE) is with_host_revision
@@ -159,7 +160,7 @@ def test_the_sql_script_builds_the_schema_a_migrate_would(
     url = make_url(empty_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as conn:  # the script has its BEGIN / COMMIT
         conn.execute(script.encode())
-    assert run("migrate", "current", "--database-url", empty_url)[1] == "0006_position_safety\n"
+    assert run("migrate", "current", "--database-url", empty_url)[1] == f"{HEAD}\n"
     assert schema_drift(empty_engine) == []
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from typer.testing import CliRunner
 
 from entry_world import at, make_world
@@ -115,9 +115,8 @@ def test_roles_command_prints_the_grants() -> None:
     assert bad.exit_code == 2
 
 
-def test_services_and_relay_run_under_their_roles(
-    logins: dict[str, Engine], clock: ManualClock
-) -> None:
+def close_a_trade(logins: dict[str, Engine], clock: ManualClock) -> int:
+    """A signal to a closed trade (one FILLED exit of 10), each stage under its own role."""
     clock.set(at(10, 0))
     calendar, settings = nse_calendar(), ExitSettings()
     broker = SimulatedBroker({"INFY": Decimal("100")})
@@ -143,7 +142,13 @@ def test_services_and_relay_run_under_their_roles(
     broker.set_price("INFY", Decimal("98.90"))
     loop.on_tick("INFY", Decimal("98.90"), clock.now())
     assert loop.run_once().closed == (trade_id,)
+    return int(trade_id)
 
+
+def test_services_and_relay_run_under_their_roles(
+    logins: dict[str, Engine], clock: ManualClock
+) -> None:
+    close_a_trade(logins, clock)
     publisher = InMemoryPublisher()
     relay = OutboxRelay(logins["relay"], publisher, clock=clock)
     while relay.run_once():
@@ -186,6 +191,33 @@ def test_a_single_writer_violation_fails_in_postgresql(
     logins: dict[str, Engine], role: str, statement: str
 ) -> None:
     assert refused(logins[role], statement)
+
+
+ILLEGAL_EXIT_MOVES = [
+    ("signal", "UPDATE exit_intents SET status = 'REJECTED' WHERE status = 'FILLED'"),
+    ("signal", "UPDATE exit_intents SET status = 'PENDING' WHERE status = 'FILLED'"),
+    ("signal", "UPDATE exit_intents SET quantity = 1 WHERE status = 'FILLED'"),
+    ("execution", "UPDATE exit_intents SET status = 'APPROVED' WHERE status = 'FILLED'"),
+    ("execution", "UPDATE exit_intents SET status = 'PLACED' WHERE status = 'FILLED'"),
+]
+
+
+@pytest.mark.parametrize(("role", "statement"), ILLEGAL_EXIT_MOVES)
+def test_an_exit_intent_moves_only_by_its_state_machine(
+    logins: dict[str, Engine], clock: ManualClock, role: str, statement: str
+) -> None:
+    """Two roles hold UPDATE (status): neither may rewrite a FILLED exit (and free its
+    budget for a second sale); the database refuses the move, not the grant."""
+    trade_id = close_a_trade(logins, clock)
+    with pytest.raises(IntegrityError, match="state machine"), logins[role].begin() as conn:
+        conn.execute(text(statement))
+    with logins["reader"].connect() as conn:
+        held = conn.execute(
+            text("SELECT committed_quantity FROM exit_budgets WHERE trade_id = :t"),
+            {"t": trade_id},
+        ).scalar_one()
+        statuses = conn.execute(text("SELECT status FROM exit_intents")).scalars().all()
+    assert (held, statuses) == (10, ["FILLED"])
 
 
 def test_the_refusal_reaches_a_library_call_as_a_storage_error(
