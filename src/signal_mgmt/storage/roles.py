@@ -113,8 +113,8 @@ TRIGGER_MAINTAINED: Mapping[str, tuple[str, ...]] = {
 """Tables no role writes: only these trigger functions do, as their owner (SECURITY DEFINER),
 so no grant can let a writer reset the position counter (migration 0006)."""
 
-TRIGGER_GUARDS = ("exit_budget_entry()", "exit_budget_guard()")
-"""Trigger functions that only read and refuse (migration 0006): they need no privilege."""
+TRIGGER_GUARDS = ("exit_budget_entry()", "exit_budget_guard()", "exit_intent_moves()")
+"""Trigger functions that only read and refuse (migrations 0006, 0007): they need no privilege."""
 
 
 def library_tables() -> list[Table]:
