@@ -106,7 +106,7 @@ class PositionMachine(RuleBasedStateMachine):
     def the_day_starts_with_breakouts(self, breakouts: list[tuple[str, Direction]]) -> None:
         for symbol, direction in breakouts:
             self.a_breakout_is_entered(symbol, direction)
-        self.loop.run_once()
+        self._run()
 
     @rule(symbol=SYMBOL, direction=DIRECTION)
     def a_breakout_is_entered(self, symbol: str, direction: Direction) -> None:
@@ -154,7 +154,7 @@ class PositionMachine(RuleBasedStateMachine):
 
     @rule()
     def the_loop_runs(self) -> None:
-        self.loop.run_once(close=not self.tms_late)
+        self._run(close=not self.tms_late)
 
     @rule(late=st.booleans())
     def the_tms_falls_behind_or_catches_up(self, late: bool) -> None:
@@ -186,7 +186,7 @@ class PositionMachine(RuleBasedStateMachine):
         self.engine.dispose()
         self.engine = make_engine(self.url)
         self.loop, self.entry = start_tms(self.engine, self.clock, self.broker, SETTINGS)
-        self.loop.replay()
+        assert self.loop.replay().settled.failures == ()
 
     # ------------------------------------------------------------------ the oracle
 
@@ -246,7 +246,11 @@ class PositionMachine(RuleBasedStateMachine):
     def _pass_with_ticks(self) -> None:
         for symbol in SYMBOLS:
             self._tick(symbol, self.prices[symbol])
-        self.loop.run_once()
+        self._run()
+
+    def _run(self, *, close: bool = True) -> None:
+        """One pass; the loop isolates failures instead of raising, so none is allowed."""
+        assert self.loop.run_once(close=close).failures == ()
 
     def _open_trades(self, *statuses: TradeStatus) -> list[int]:
         wanted = [s.value for s in statuses or (TradeStatus.OPEN,)]
