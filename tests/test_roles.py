@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
@@ -35,7 +36,9 @@ from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import Base, OutboxRow, Trade
 from signal_mgmt.outbox import store
 from signal_mgmt.storage.db import make_engine
+from signal_mgmt.storage.migrations import alembic_config
 from signal_mgmt.storage.roles import (
+    MAX_PREFIX,
     ROLES,
     TRIGGER_GUARDS,
     TRIGGER_MAINTAINED,
@@ -143,6 +146,34 @@ def close_a_trade(logins: dict[str, Engine], clock: ManualClock) -> int:
     loop.on_tick("INFY", Decimal("98.90"), clock.now())
     assert loop.run_once().closed == (trade_id,)
     return int(trade_id)
+
+
+@pytest.mark.parametrize("length", [MAX_PREFIX + 1, 60, 63])
+def test_a_prefix_that_postgresql_would_cut_is_refused(length: int) -> None:
+    """Names past 63 bytes are truncated: <prefix>_relay and <prefix>_reader would merge."""
+    result = CliRunner().invoke(app, ["roles", "--sql", "--prefix", "p" * length])
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert "longer than 53" in result.stderr
+
+
+def test_the_longest_prefix_makes_distinct_roles(engine: Engine) -> None:
+    prefix = f"t{uuid.uuid4().hex}".ljust(MAX_PREFIX, "x")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(roles_sql(prefix))
+        made = conn.execute(
+            text("SELECT rolname FROM pg_roles WHERE rolname LIKE :p"), {"p": f"{prefix}%"}
+        ).scalars()
+        assert sorted(made) == sorted(f"{prefix}_{role}" for role in ROLES)
+        for role in ROLES:
+            conn.exec_driver_sql(f"DROP OWNED BY {prefix}_{role}")
+            conn.exec_driver_sql(f"DROP ROLE {prefix}_{role}")
+
+
+def test_the_reader_sees_the_schema_version(logins: dict[str, Engine]) -> None:
+    url = logins["reader"].url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["migrate", "current", "--database-url", url])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_services_and_relay_run_under_their_roles(

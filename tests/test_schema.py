@@ -217,3 +217,15 @@ def test_the_demo_runs_in_the_schema(database: str, tmp_path: Path) -> None:
         assert conn.execute(text(f"SELECT count(*) FROM {SCHEMA}.outbox")).scalar()
     assert objects_in(public, "public") == host_objects
     public.dispose()
+
+
+@pytest.mark.parametrize("schema", ["select", "user", "information_schema", 123])
+def test_a_reserved_or_catalog_schema_name_is_refused(schema: object) -> None:
+    with pytest.raises(ConfigError, match="bad schema name"):
+        make_engine("postgresql://h/db", schema=schema)  # type: ignore[arg-type]
+    bad = CliRunner().invoke(
+        app,
+        ["migrate", "--database-url", "postgresql://h/db"],
+        env={"SIGNAL_MGMT_SCHEMA": str(schema)},
+    )
+    assert (bad.exit_code, bad.stderr.count("\n")) == (2, 1), bad.stderr

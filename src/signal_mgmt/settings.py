@@ -75,7 +75,8 @@ class Settings(LibrarySettings):
     def _valid_schema(cls, value: str | None) -> str | None:
         if value is not None and not is_schema_name(value):
             raise ValueError(
-                "lowercase letters, digits and _, at most 63, not starting with a digit or pg_"
+                "lowercase letters, digits and _, at most 63, not starting with a digit or pg_, "
+                "not an SQL reserved word or information_schema"
             )
         return value
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -24,8 +25,12 @@ Executor = Connection | Session
 
 EngineOrUrl = Engine | str
 
+MAX_IDENTIFIER = 63
+"""PostgreSQL's identifier length in bytes (NAMEDATALEN - 1): a longer name is cut to it."""
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 """A PostgreSQL schema we accept: an unquoted lowercase identifier (no quoting surprises)."""
+UNUSABLE_SCHEMAS = frozenset(RESERVED_WORDS) | {"information_schema"}
+"""Names that pass the pattern yet fail unquoted (reserved words) or are the catalog's own."""
 _SCHEMA_INFO_KEY = "signal_mgmt_schema"
 
 PG_CONNECT_DEFAULTS = {
@@ -92,15 +97,20 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
     return engine
 
 
-def is_schema_name(schema: str) -> bool:
-    return SCHEMA_NAME.fullmatch(schema) is not None and not schema.startswith("pg_")
+def is_schema_name(schema: object) -> TypeGuard[str]:
+    return (
+        isinstance(schema, str)
+        and SCHEMA_NAME.fullmatch(schema) is not None
+        and not schema.startswith("pg_")
+        and schema not in UNUSABLE_SCHEMAS
+    )
 
 
-def check_schema_name(schema: str) -> str:
+def check_schema_name(schema: object) -> str:
     if not is_schema_name(schema):
         raise ConfigError(
-            f"bad schema name {schema!r}: lowercase letters, digits and _, "
-            "at most 63, not starting with a digit or pg_"
+            f"bad schema name {schema!r}: lowercase letters, digits and _, at most 63, "
+            "not starting with a digit or pg_, not an SQL reserved word or information_schema"
         )
     return schema
 

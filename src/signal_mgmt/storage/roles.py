@@ -24,9 +24,12 @@ from sqlalchemy import Table
 
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.models import Base, OutboxRow
-from signal_mgmt.storage.db import check_schema_name, is_schema_name
+from signal_mgmt.storage.db import MAX_IDENTIFIER, check_schema_name, is_schema_name
+from signal_mgmt.storage.migrations import VERSION_TABLE
 
 ROLES = ("signal", "tms", "execution", "relay", "reader")
+MAX_PREFIX = MAX_IDENTIFIER - 1 - max(len(role) for role in ROLES)
+"""The longest ``--prefix`` whose ``<prefix>_<role>`` names all fit PostgreSQL's identifiers."""
 
 ALL = "*"
 """Every column of the table."""
@@ -129,6 +132,9 @@ def roles_sql(prefix: str = "signal_mgmt", schema: str | None = None) -> str:
     """
     if not is_schema_name(prefix):
         raise ConfigError(f"bad role prefix {prefix!r}: lowercase letters, digits and _")
+    if len(prefix) > MAX_PREFIX:
+        # PostgreSQL cuts a longer name to 63 bytes: two roles would silently become one.
+        raise ConfigError(f"role prefix {prefix!r} longer than {MAX_PREFIX} characters")
     where = f"{check_schema_name(schema)}." if schema is not None else ""
     names = {role: f"{prefix}_{role}" for role in ROLES}
     everyone = ", ".join(names.values())
@@ -142,6 +148,7 @@ def roles_sql(prefix: str = "signal_mgmt", schema: str | None = None) -> str:
         f"REVOKE ALL ON TABLE {all_tables} FROM {everyone};",
         f"GRANT SELECT ON TABLE {all_tables} TO {readers};",
         f"GRANT SELECT ON TABLE {where}{OutboxRow.__tablename__} TO {names['relay']};",
+        f"GRANT SELECT ON TABLE {where}{VERSION_TABLE} TO {names['reader']};",  # migrate current
     ]
     for role, rules in WRITES.items():
         lines.append(f"-- {role}")
