@@ -56,7 +56,7 @@ from signal_mgmt.errors import translate_db_errors
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.events import OutboxMessage
-from signal_mgmt.outbox.table import among, outbox, to_message
+from signal_mgmt.outbox.table import among, outbox, server_clock_unless_manual, to_message
 from signal_mgmt.storage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,14 @@ The two-int4 advisory key space never meets the writers' int8 key locks (``emit`
 #   only cost a re-delivery: if another relay published and released the key in
 #   between, our rows of it were read before its mark, and we publish them again
 #   in the same order (first deliveries stay in id order).
-# ``:now`` is the relay's clock (tests use a manual one).
+# ``:now``: NULL for the server's clock (``server_clock_unless_manual``), else a manual one.
 CLAIM = text(
     f"""
     WITH held_back AS MATERIALIZED (
         SELECT partition_key, id FROM outbox WHERE status = 'DEAD'
         UNION ALL
-        SELECT partition_key, id FROM outbox WHERE status = 'PENDING' AND available_at > :now
+        SELECT partition_key, id FROM outbox
+        WHERE status = 'PENDING' AND available_at > coalesce(:now, statement_timestamp())
     ),
     in_flight AS MATERIALIZED (
         SELECT objid FROM pg_locks
@@ -100,7 +101,7 @@ CLAIM = text(
     ),
     picked AS MATERIALIZED (
         SELECT o.*, hashtext(o.partition_key) AS key_lock FROM outbox AS o
-        WHERE o.status = 'PENDING' AND o.available_at <= :now
+        WHERE o.status = 'PENDING' AND o.available_at <= coalesce(:now, statement_timestamp())
           AND NOT EXISTS (
               SELECT FROM held_back AS h WHERE h.partition_key = o.partition_key AND h.id < o.id
           )
@@ -185,7 +186,8 @@ def claimed(
         try:
             with translate_db_errors():
                 _watch_from_the_server(session)
-                rows = _run_unprepared(session, {"now": clock.now(), "batch_size": batch_size})
+                now = server_clock_unless_manual(clock)
+                rows = _run_unprepared(session, {"now": now, "batch_size": batch_size})
         except BaseException:
             # Session locks outlive a failed statement: drop the session, and any key
             # it may have locked before failing, rather than pool it.

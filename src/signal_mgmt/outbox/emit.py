@@ -16,6 +16,7 @@ from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import JSONDocument, OutboxRow, OutboxStatus, UTCDateTime
 from signal_mgmt.outbox import wakeup
 from signal_mgmt.outbox.events import Event, event_id_hex
+from signal_mgmt.outbox.table import server_clock_unless_manual
 from signal_mgmt.storage.db import Executor, as_connection
 
 _COLUMNS = (
@@ -72,7 +73,8 @@ def _postgres_insert() -> TextClause:
         "WITH locked AS MATERIALIZED (SELECT outbox_lock_keys(:keys))"
         f" INSERT INTO {OutboxRow.__tablename__} ({columns})"
         " SELECT CAST(e.row->>'i' AS uuid), e.row->>'t', e.row->>'a', e.row->>'g', e.row->>'k',"
-        " e.row->'p', e.row->'h', :now, coalesce(CAST(e.row->>'v' AS timestamptz), :now),"
+        " e.row->'p', e.row->'h', :now,"
+        " coalesce(CAST(e.row->>'v' AS timestamptz), :due, statement_timestamp()),"
         " 0, :status"
         " FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS e(row, n)"
         " WHERE EXISTS (SELECT FROM locked)"
@@ -83,6 +85,7 @@ def _postgres_insert() -> TextClause:
         bindparam("keys", type_=ARRAY(String())),
         bindparam("rows", type_=String()),
         bindparam("now", type_=UTCDateTime()),
+        bindparam("due", type_=UTCDateTime()),
         bindparam("status", type_=String()),
     )
 
@@ -91,7 +94,7 @@ _POSTGRES_INSERT = _postgres_insert()
 
 
 def _insert_postgres(
-    conn: Connection, batch: Sequence[Event[Any]], ids: list[str], now: datetime
+    conn: Connection, batch: Sequence[Event[Any]], ids: list[str], now: datetime, clock: Clock
 ) -> None:
     """``batch`` in one statement with its key locks, the rows as one JSON document
     (one ``json.dumps`` in C, where arrays per column cost the driver a dump per value)."""
@@ -114,6 +117,8 @@ def _insert_postgres(
             "keys": sorted({event.key for event in batch}),
             "rows": json.dumps(rows),
             "now": now,
+            # an event due now is due by the server's clock: a writer's skew never holds it
+            "due": server_clock_unless_manual(clock),
             "status": OutboxStatus.PENDING.value,
         },
     )
@@ -209,7 +214,7 @@ def emit(
         with translate_db_errors():
             # On PostgreSQL the outbox's statement trigger NOTIFYs the relays at commit.
             if conn.dialect.name == "postgresql":
-                _insert_postgres(conn, batch, hex_ids, now)
+                _insert_postgres(conn, batch, hex_ids, now, clock)
             else:
                 _insert_rows(conn, batch, ids, now)
     except TransientStorageError as error:

@@ -37,7 +37,7 @@ from signal_mgmt.outbox.claim import Claim, claimed, extend_lease, mark_publishe
 from signal_mgmt.outbox.events import OutboxMessage
 from signal_mgmt.outbox.metrics import RelayMetrics
 from signal_mgmt.outbox.publishers.base import Publisher
-from signal_mgmt.outbox.table import outbox
+from signal_mgmt.outbox.table import due_now, outbox
 from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
 from signal_mgmt.validation import require_count
@@ -282,7 +282,7 @@ class OutboxRelay:
         if status is not None:
             values["status"] = status.value
         else:
-            values["available_at"] = now
+            values["available_at"] = due_now(self.clock, self.engine)
         with self._bookkeeping() as conn:
             marked = conn.execute(
                 update(outbox).where(owned(token, _ids(batch), self.engine)).values(**values)

@@ -21,7 +21,7 @@ from signal_mgmt.errors import IllegalTransitionError, InvalidInputError, NotFou
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox.claim import IN_FLIGHT_KEYS
-from signal_mgmt.outbox.table import outbox
+from signal_mgmt.outbox.table import due_now, outbox
 from signal_mgmt.storage.db import Executor, transaction
 
 PENDING, PUBLISHED, DEAD, PARKED = (s.value for s in OutboxStatus)
@@ -143,7 +143,12 @@ def retry_dead(
     connection: Executor | None = None,
 ) -> int:
     """DEAD -> PENDING with a fresh attempt budget (one event, or all); returns how many."""
-    values = {"status": PENDING, "attempts": 0, "available_at": clock.now(), "claim_token": None}
+    values = {
+        "status": PENDING,
+        "attempts": 0,
+        "available_at": due_now(clock, engine),
+        "claim_token": None,
+    }
     return _move(
         engine,
         connection=connection,
@@ -189,7 +194,7 @@ def unpark(
     engine: Engine, clock: Clock, event_id: uuid.UUID, connection: Executor | None = None
 ) -> None:
     """PARKED -> PENDING: published next, before the later events of its key still pending."""
-    values = {"status": PENDING, "attempts": 0, "available_at": clock.now()}
+    values = {"status": PENDING, "attempts": 0, "available_at": due_now(clock, engine)}
     _move(
         engine,
         connection=connection,
@@ -213,7 +218,12 @@ def replay(
     """
     if not event_ids:
         raise InvalidInputError("replay needs at least one event id", field="event_ids")
-    values = {"status": PENDING, "attempts": 0, "available_at": clock.now(), "published_at": None}
+    values = {
+        "status": PENDING,
+        "attempts": 0,
+        "available_at": due_now(clock, engine),
+        "published_at": None,
+    }
     with transaction(engine, connection) as conn:
         _require_all_exist(conn, event_ids)
         return int(

@@ -4,11 +4,13 @@ a row mapped to an ``OutboxMessage``, and the ``IN`` list that keeps one prepare
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, any_, bindparam
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, any_, bindparam, func
 from sqlalchemy.dialects import postgresql
 
+from signal_mgmt.market.clock import Clock, SystemClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.events import OutboxMessage
 
@@ -39,3 +41,19 @@ def to_message(row: Row[Any]) -> OutboxMessage:
         created_at=mapping["created_at"],
         attempts=mapping["attempts"],
     )
+
+
+def server_clock_unless_manual(clock: Clock) -> datetime | None:
+    """The ``:now`` of PostgreSQL's emit and claim statements: None, and the statement
+    reads the SERVER's clock (``statement_timestamp()``), when ``clock`` is the system
+    clock, so that a writer's or a relay's clock skew never delays an event; a manual
+    clock (tests, replays) stays the clock."""
+    return None if isinstance(clock, SystemClock) else clock.now()
+
+
+def due_now(clock: Clock, bind: Connection | Engine) -> datetime | ColumnElement[datetime]:
+    """``available_at`` for an event due now (released, retried, unparked, replayed):
+    on PostgreSQL the server's clock, unless ``clock`` is manual (see above)."""
+    if bind.dialect.name == "postgresql" and isinstance(clock, SystemClock):
+        return func.statement_timestamp()
+    return clock.now()
