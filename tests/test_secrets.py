@@ -22,7 +22,7 @@ from signal_mgmt.errors import ConfigError
 from signal_mgmt.market.clock import ManualClock
 from signal_mgmt.models import OutboxRow
 from signal_mgmt.outbox.publishers import publisher_from_spec
-from signal_mgmt.outbox.publishers.broker_url import redact_url
+from signal_mgmt.redaction import redact_url
 from signal_mgmt.settings import load_settings
 from signal_mgmt.storage.db import make_engine
 from signal_mgmt.storage.migrations import upgrade
@@ -45,6 +45,10 @@ def free_port() -> int:
         (f"redis://:{SECRET}@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
         (f"nats://{SECRET}@127.0.0.1", "nats://***@127.0.0.1"),  # a token
         (f"amqp://u:{SECRET}@x/a@b@h/", "amqp://u:***@h/"),  # '@' and '/' in a password
+        (f"redis://127.0.0.1:6379/0?password={SECRET}", "redis://127.0.0.1:6379/0?password=***"),
+        (f"rediss://h/0?socket_timeout=2&token={SECRET}#x", "rediss://h/0?socket_timeout=2&"),
+        (f"amqp//guest:{SECRET}@127.0.0.1:5672/", "amqp..."),  # malformed: the scheme only
+        (f"nats:/user:{SECRET}@127.0.0.1:4222", "nats..."),
     ],
 )
 def test_redact_url_hides_every_credential(url: str, shown: str) -> None:
@@ -70,6 +74,33 @@ def test_spec_errors_do_not_echo_the_password(spec: str) -> None:
         publisher_from_spec(spec)
     assert SECRET not in str(caught.value)
     assert ":***@" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "setting"),
+    [
+        (f"amqp//guest:{SECRET}@127.0.0.1:5672/", "SIGNAL_MGMT_PUBLISHER"),
+        (f"nats:/user:{SECRET}@127.0.0.1:4222", "SIGNAL_MGMT_PUBLISHER"),
+        (f"postgresql//postgres:{SECRET}@127.0.0.1/db", "SIGNAL_MGMT_DATABASE_URL"),
+    ],
+)
+def test_a_malformed_secret_setting_is_not_echoed(spec: str, setting: str, tmp_path: Path) -> None:
+    env = {"SIGNAL_MGMT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", setting: spec}
+    result = CliRunner().invoke(app, ["relay"], env=env)
+    assert result.exit_code == 2, result.stderr
+    assert SECRET not in result.stderr
+    with pytest.raises(ConfigError) as caught:
+        make_engine(spec)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_query_password_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:6379/0?password={SECRET}"
+    result = CliRunner().invoke(
+        app, ["relay", "--publisher", url, "--database-url", f"sqlite:///{tmp_path / 'n.db'}"]
+    )
+    assert result.exit_code == 2
+    assert SECRET not in result.stderr
 
 
 def test_settings_never_show_the_publisher(monkeypatch: pytest.MonkeyPatch) -> None:

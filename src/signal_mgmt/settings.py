@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from signal_mgmt.errors import ConfigError
+from signal_mgmt.redaction import unparseable
 from signal_mgmt.storage.db import is_schema_name, make_engine
 
 DEFAULT_DATABASE_URL = "sqlite:///signal_mgmt.db"
@@ -84,8 +85,8 @@ class Settings(LibrarySettings):
 def validate_database_url(value: str) -> str:
     try:
         url = make_url(value)
-    except ArgumentError as error:
-        raise ValueError(f"not a database URL: {value!r}") from error
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {unparseable(value)!r}") from None
     if url.get_backend_name() not in {"sqlite", "postgresql"}:
         raise ValueError(f"unsupported database {url.get_backend_name()!r} (sqlite or postgresql)")
     return value

@@ -26,10 +26,10 @@ from signal_mgmt.errors import ConfigError, InvalidInputError
 from signal_mgmt.market.clock import SystemClock
 from signal_mgmt.models import OutboxStatus
 from signal_mgmt.outbox import store
-from signal_mgmt.outbox.publishers.broker_url import redact_url
 from signal_mgmt.outbox.publishers.spec import SPEC_HELP, publisher_from_spec
 from signal_mgmt.outbox.relay import DEFAULT_LEASE, OutboxRelay
 from signal_mgmt.outbox.thread import RelayThread
+from signal_mgmt.redaction import redact_url
 from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
 from signal_mgmt.validation import require_count

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
 
 from signal_mgmt.errors import ConfigError, translate_db_errors
+from signal_mgmt.redaction import unparseable
 
 Executor = Connection | Session
 """What a caller may hand us to write inside its own transaction."""
@@ -70,7 +71,7 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"not a database URL: {url!r}") from None
+        raise ConfigError(f"not a database URL: {unparseable(url)!r}") from None
     backend = parsed.get_backend_name()
     if backend not in {"postgresql", "sqlite"}:
         raise ConfigError(f"unsupported database {backend!r}: use sqlite or postgresql")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from signal_mgmt.errors import ConfigError, translate_db_errors
+from signal_mgmt.redaction import unparseable
 from signal_mgmt.storage.db import check_schema_name, schema_of
 
 VERSION_TABLE = "signal_mgmt_alembic_version"
@@ -134,7 +135,7 @@ def upgrade_sql(database_url: str, *, schema: str | None = None, revision: str =
     try:
         url = make_url(database_url)
     except ArgumentError:
-        raise ConfigError(f"not a database URL: {database_url!r}") from None
+        raise ConfigError(f"not a database URL: {unparseable(database_url)!r}") from None
     if url.get_backend_name() != "postgresql":
         # SQLite's migrations rebuild tables (batch mode), which reflects a live database
         raise ConfigError("the upgrade DDL is for PostgreSQL: give a postgresql:// URL")

@@ -7,7 +7,6 @@ options (pika's ``heartbeat``, redis-py's ``socket_timeout``, ...) pass through.
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Collection
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -15,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from signal_mgmt.errors import ConfigError, PublishError
 from signal_mgmt.outbox.cloudevents import WireFormat
 from signal_mgmt.outbox.events import OutboxMessage
+from signal_mgmt.redaction import redact_url
 
 TEMPLATE_FIELDS = frozenset({"event_type", "aggregate_type"})
 """What a subject / routing key / stream template may use: both are validated names."""
@@ -98,19 +98,3 @@ def headers_or_refuse(wire_format: WireFormat, message: OutboxMessage) -> dict[s
 
 def render(template: str, message: OutboxMessage) -> str:
     return template.format(event_type=message.event_type, aggregate_type=message.aggregate_type)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its credentials shown as ``***``: what logs and errors print instead.
-
-    Everything before the last ``@`` ahead of the query is credentials (a password may hold
-    ``@``, ``,`` or ``/``; a NATS token has no ``:``); a user name before ``:`` stays. With
-    several hosts (``nats://u:p@h1,u:p@h2``) the hosts before the last one are hidden too.
-    """
-    scheme, sep, rest = url.partition("://")
-    credentials, at, _ = re.split(r"[?#]", rest, maxsplit=1)[0].rpartition("@")
-    if not sep or not at:
-        return url
-    user, colon, _ = credentials.partition(":")
-    shown = f"{user}:***" if colon else "***"
-    return f"{scheme}://{shown}@{rest[len(credentials) + 1 :]}"

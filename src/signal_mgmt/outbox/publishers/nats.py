@@ -38,10 +38,10 @@ from signal_mgmt.outbox.publishers.broker_url import (
     encode_or_refuse,
     headers_or_refuse,
     positive_float,
-    redact_url,
     render,
     split_options,
 )
+from signal_mgmt.redaction import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import cast
 
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.outbox.publishers.base import Publisher
-from signal_mgmt.outbox.publishers.broker_url import redact_url
 from signal_mgmt.outbox.publishers.jsonl import JsonlPublisher
 from signal_mgmt.outbox.publishers.log import LoggingPublisher
+from signal_mgmt.redaction import redact_url
 
 # scheme -> (module with ``from_url(url) -> Publisher``, the pip extra that provides its client)
 BROKER_MODULES = {
