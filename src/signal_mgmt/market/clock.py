@@ -38,8 +38,14 @@ class ManualClock:
             self._now = require_aware(when, "when").astimezone(UTC)
 
     def advance(self, delta: timedelta) -> datetime:
+        if not isinstance(delta, timedelta):
+            raise InvalidInputError("delta must be a timedelta", field="delta", value=delta)
         with self._lock:
-            self._now += delta
+            try:
+                moved = self._now + delta
+            except OverflowError:
+                moved = datetime.max.replace(tzinfo=UTC)  # refused below, as out of range
+            self._now = require_aware(moved, "advanced clock")
             return self._now
 
 

@@ -40,7 +40,7 @@ from signal_mgmt.outbox.publishers.base import Publisher
 from signal_mgmt.outbox.table import due_now, outbox
 from signal_mgmt.settings import Settings
 from signal_mgmt.storage.db import transaction
-from signal_mgmt.validation import require_count
+from signal_mgmt.validation import MAX_DURATION, require_count
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class OutboxRelay:
         require_count(batch_size, "batch_size")
         require_count(max_attempts, "max_attempts")
         _require(0 < backoff_initial <= backoff_max, "backoff_initial", backoff_initial)
-        _require(lease > timedelta(0), "lease", lease)
+        _require(isinstance(lease, timedelta) and ZERO < lease <= MAX_DURATION, "lease", lease)
         self.engine = engine
         self.publisher = publisher
         self.clock: Clock = clock or SystemClock()
@@ -299,6 +299,9 @@ class OutboxRelay:
 
 def _ids(batch: Sequence[OutboxMessage]) -> list[int]:
     return [message.id for message in batch]
+
+
+ZERO = timedelta(0)
 
 
 def _require(ok: bool, field: str, value: object) -> None:

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 STORAGE_RETRY_SECONDS = 1.0
 RELEASE_WAIT = 0.5
+MAX_POLL_INTERVAL = 3600.0
+"""The longest idle wait between polls (SIGNAL_MGMT_RELAY_POLL_INTERVAL's bound too)."""
 """Seconds ``stop()`` gives the release of a stuck thread's batch."""
 """Pause after a transient database error (server restart, lost connection) before retrying."""
 
@@ -75,9 +77,12 @@ class RelayThread:
         listen: bool = True,
         name: str = "signal-mgmt-relay",
     ) -> None:
-        if not isinstance(poll_interval, int | float) or not poll_interval > 0:
+        number = isinstance(poll_interval, int | float) and not isinstance(poll_interval, bool)
+        if not (number and 0 < poll_interval <= MAX_POLL_INTERVAL):  # Event.wait(1e300) fails
             raise InvalidInputError(
-                "poll_interval must be positive", field="poll_interval", value=poll_interval
+                f"poll_interval must be in (0, {MAX_POLL_INTERVAL:g}] seconds",
+                field="poll_interval",
+                value=poll_interval,
             )
         self.relay = relay
         self.poll_interval = poll_interval

@@ -26,6 +26,10 @@ SPEC_HELP = "log | jsonl:PATH | nats://HOST:PORT | amqp://USER:PASS@HOST | redis
 
 def publisher_from_spec(spec: str) -> Publisher:
     """Build the publisher a SPEC names; anything else is a ``ConfigError``."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"publisher SPEC must be a string, got {type(spec).__name__}")
+    if "\x00" in spec:  # refused now, not at the first publish (a path, a URL)
+        raise ConfigError("publisher SPEC contains a NUL character")
     if spec == "log":
         return LoggingPublisher()
     if spec.startswith("jsonl:"):

@@ -1,0 +1,55 @@
+"""Constructor and clock inputs a host may pass: typed errors, never a later crash."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from signal_mgmt import InMemoryPublisher, ManualClock, OutboxRelay, RelayThread, make_engine
+from signal_mgmt.errors import ConfigError, InvalidInputError
+from signal_mgmt.outbox.publishers import publisher_from_spec
+
+START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("interval", [math.inf, 1e300, math.nan, 0, -1, True, "1"])
+def test_a_relay_thread_refuses_an_unusable_poll_interval(
+    sqlite_engine: Engine, interval: object
+) -> None:
+    relay = OutboxRelay(sqlite_engine, InMemoryPublisher())
+    with pytest.raises(InvalidInputError, match="poll_interval"):
+        RelayThread(relay, poll_interval=interval)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lease", [-1, math.nan, timedelta(0), timedelta(days=10**6), None])
+def test_a_relay_refuses_an_unusable_lease(sqlite_engine: Engine, lease: object) -> None:
+    with pytest.raises(InvalidInputError, match="lease"):
+        OutboxRelay(sqlite_engine, InMemoryPublisher(), lease=lease)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spec", [None, 7, "jsonl:/tmp/a\x00b", "nats://h\x00:4222"])
+def test_a_publisher_spec_is_checked_up_front(spec: object) -> None:
+    with pytest.raises(ConfigError):
+        publisher_from_spec(spec)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "delta", [timedelta(days=200_000), timedelta.max, -timedelta(days=10**6), "x", 60]
+)
+def test_a_manual_clock_never_moves_out_of_range(delta: object) -> None:
+    clock = ManualClock(START)
+    with pytest.raises(InvalidInputError):
+        clock.advance(delta)  # type: ignore[arg-type]
+    assert clock.now() == START
