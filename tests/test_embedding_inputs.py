@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from signal_mgmt import InMemoryPublisher, ManualClock, OutboxRelay, RelayThread, make_engine
+from signal_mgmt.cli import app
 from signal_mgmt.errors import ConfigError, InvalidInputError
 from signal_mgmt.outbox.publishers import publisher_from_spec
 
@@ -53,3 +55,22 @@ def test_a_manual_clock_never_moves_out_of_range(delta: object) -> None:
     with pytest.raises(InvalidInputError):
         clock.advance(delta)  # type: ignore[arg-type]
     assert clock.now() == START
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["migrate", "--database-url", "postgresql+psycopg2://u:pw@127.0.0.1/db"], {}, "driver"),
+        (["relay"], {"SIGNAL_MGMT_PUBLISHER": "nats://user:pw@[::1"}, "bad publisher URL"),
+        (["relay"], {"SIGNAL_MGMT_PUBLISHER": "amqp://h:99999/"}, "bad publisher URL"),
+    ],
+)
+def test_a_bad_url_is_one_line_not_a_traceback(
+    args: list[str], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    database = f"sqlite:///{tmp_path / 'x.db'}"
+    CliRunner().invoke(app, ["migrate", "--database-url", database])
+    result = CliRunner().invoke(app, args, env={"SIGNAL_MGMT_DATABASE_URL": database, **env})
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert message in result.stderr
+    assert "pw@" not in result.stderr

@@ -87,7 +87,7 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
         kwargs["connect_args"] = {**defaults, **kwargs.get("connect_args", {})}
     try:
         engine = create_engine(parsed, **kwargs)
-    except NoSuchModuleError:
+    except (NoSuchModuleError, ImportError):  # e.g. postgresql+psycopg2 without psycopg2
         raise ConfigError(
             f"no driver for {parsed.drivername!r}: use sqlite or postgresql"
         ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from typing import cast
+from urllib.parse import urlsplit
 
 from signal_mgmt.errors import ConfigError
 from signal_mgmt.outbox.publishers.base import Publisher
@@ -39,6 +40,10 @@ def publisher_from_spec(spec: str) -> Publisher:
         return JsonlPublisher(path)
     scheme, sep, _ = spec.partition("://")
     if sep and scheme in BROKER_MODULES:
+        try:
+            urlsplit(spec).port  # noqa: B018 - parses the host and port: '[::1' fails here
+        except ValueError:
+            raise ConfigError(f"bad publisher URL {redact_url(spec)!r}") from None
         return _broker_factory(scheme)(spec)
     raise ConfigError(f"unknown publisher {redact_url(spec)!r}; use {SPEC_HELP}")
 
