@@ -39,6 +39,10 @@ class Service:
     def problem(self) -> str | None:
         """Why the server cannot be used, in one line; None when it answers."""
         try:
+            self.address  # noqa: B018 - a URL that does not parse: name the setting, not a traceback
+        except (ValueError, KeyError):
+            return f"{self.env} is not a {self.name} URL: fix or unset it"
+        try:
             if self.scheme == "postgresql":  # a real login: a missing database or role too
                 url = make_url(self.url).set(drivername="postgresql")
                 psycopg.connect(
