@@ -90,6 +90,7 @@ class RunCounts:
     settle_passes: int = 0
     live_exit_violations: int = 0
     position_violations: int = 0
+    loop_failures: int = 0
     restart_replay: ReplayCounts | None = None
     faults: FaultCounts = field(default_factory=FaultCounts)
 
@@ -264,7 +265,9 @@ class TradingDay:
         return services
 
     def _settle(self, services: Services) -> None:
-        self._closed += len(services.settle().closed)
+        report = services.settle()
+        self._closed += len(report.closed)
+        self.counts.loop_failures += len(report.failures)
         self.counts.settle_passes += 1
         with transaction(services.engine) as conn:
             self.counts.live_exit_violations += live_exit_violations(conn)

@@ -260,6 +260,14 @@ def no_position_violations(violations: int, checks: int) -> Check:
     )
 
 
+def no_loop_failures(failures: int, passes: int) -> Check:
+    return Check(
+        "no trade loop pass reported a failure",
+        failures == 0,
+        f"{passes} settle passes; {failures} isolated step or trade failures",
+    )
+
+
 def no_two_live_exits(violations: int, checks: int) -> Check:
     return Check(
         "no trade ever had two live exits",

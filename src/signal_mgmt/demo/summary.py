@@ -21,6 +21,7 @@ from signal_mgmt.demo.invariants import (
     Check,
     closed_trades_have_one_filled_exit,
     facts_have_one_published_event,
+    no_loop_failures,
     no_position_violations,
     no_two_live_exits,
     read_new_events,
@@ -101,6 +102,7 @@ def _summary(conn: Connection, run: DemoRun) -> dict[str, Any]:
         run_events_published_once(conn, run.baseline, new_events),
         no_two_live_exits(run.counts.live_exit_violations, run.counts.settle_passes),
         no_position_violations(run.counts.position_violations, run.counts.settle_passes),
+        no_loop_failures(run.counts.loop_failures, run.counts.settle_passes),
         closed_trades_have_one_filled_exit(conn),
         squared_off(still_open),
     ]
