@@ -221,9 +221,9 @@ def emit(
         if error.sqlstate != DEADLOCK:
             raise
         raise TransientStorageError(
-            f"{error} -- emit's key locks are held to commit: two transactions that emit "
-            "the same keys in opposite orders over several emit() calls deadlock; emit once "
-            "per transaction with all its events, or in one consistent key order",
+            "deadlock on emit's key locks, which are held to commit: two transactions that "
+            "emit the same keys in opposite orders over several emit() calls deadlock; emit "
+            f"once per transaction with all its events, or in one consistent key order ({error})",
             sqlstate=error.sqlstate,
         ) from error
     wakeup.mark_emitted(conn)
