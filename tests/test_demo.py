@@ -167,6 +167,9 @@ def test_command_exits_non_zero_when_an_invariant_fails(tmp_path: Path) -> None:
         (["--date", "25/11/2026"], "expected YYYY-MM-DD"),
         (["--date", "2026-11-25", "--symbols", "0"], "--symbols must be between 1 and"),
         (["--date", "2026-11-25", "--users", "0"], "--users must be at least 1"),
+        (["--json-summary", "/no/such/dir/s.json"], "--json-summary: target folder /no/such/dir"),
+        (["--events", "/no/such/dir/e.jsonl"], "--events: target folder /no/such/dir"),
+        (["--database-url", "sqlite:////no/such/dir/d.db"], "database folder /no/such/dir does"),
     ],
 )
 def test_bad_flags_are_refused_with_a_clear_message(

@@ -64,6 +64,8 @@ def open_engine(settings: Settings, *, create: bool = False) -> Engine:
         path = Path(url.database or "")
         if not create and not path.exists():
             raise ConfigError(f"database {path} does not exist; run `signal-mgmt migrate` first")
+        if not path.parent.is_dir():
+            raise ConfigError(f"database folder {path.parent} does not exist")
     return settings.engine()
 
 

@@ -16,7 +16,7 @@ from signal_mgmt.demo.day import DemoConfig, StepStatus, TradingDay, trading_ses
 from signal_mgmt.demo.render import render_summary
 from signal_mgmt.demo.sample import load_sample_instruments
 from signal_mgmt.demo.summary import build_summary
-from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.errors import ConfigError, InvalidInputError
 from signal_mgmt.market.calendar import ExchangeCalendar, nse_calendar
 from signal_mgmt.market.clock import SystemClock
 from signal_mgmt.outbox.publishers.jsonl import appendable_file
@@ -62,9 +62,17 @@ def _check_arguments(symbols: int, users: int, events: Path, json_summary: Path 
         raise InvalidInputError(
             f"--users must be at least 1 and at most {MAX_USERS}", field="users", value=users
         )
-    appendable_file(events)
+    _check_writable(events, "--events")
     if json_summary is not None:
-        appendable_file(json_summary)
+        _check_writable(json_summary, "--json-summary")
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """A file the demo can create or append to; the error names the flag, not the publisher."""
+    try:
+        appendable_file(path)
+    except ConfigError as error:
+        raise ConfigError(f"{flag}: {str(error).removeprefix('JSONL ')}") from None
 
 
 def demo(
