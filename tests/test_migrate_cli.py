@@ -39,7 +39,7 @@ def empty_url(backend: Backend, request: pytest.FixtureRequest, tmp_path: Path) 
     dbs: PostgresDatabases = request.getfixturevalue("pg_databases")
     name = dbs.create(template=None)
     yield dbs.url_for(name).render_as_string(hide_password=False)
-    dbs.drop(name)
+    dbs.drop_soon(name)
 
 
 @pytest.fixture

@@ -114,4 +114,4 @@ def test_an_open_write_transaction_does_not_hold_the_relay(
                 assert numbers(publisher) == [1, 2]  # nor one in ours (no watermark)
     finally:
         other.dispose()
-        pg_databases.drop(name)
+        pg_databases.drop_soon(name)

@@ -71,7 +71,7 @@ def database(pg_databases: PostgresDatabases) -> Iterator[str]:
         conn.execute(text("CREATE TABLE trades (id int PRIMARY KEY)"))
     host.dispose()
     yield url
-    pg_databases.drop(name)
+    pg_databases.drop_soon(name)
 
 
 def test_services_relay_and_cli_use_the_schema_and_leave_public_alone(database: str) -> None:
