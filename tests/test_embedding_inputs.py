@@ -5,15 +5,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from signal_mgmt import InMemoryPublisher, ManualClock, OutboxRelay, RelayThread, make_engine
+from signal_mgmt import (
+    InMemoryPublisher,
+    InstrumentSpec,
+    ManualClock,
+    OutboxRelay,
+    ReferenceAdmin,
+    RelayThread,
+    make_engine,
+)
 from signal_mgmt.cli import app
 from signal_mgmt.errors import ConfigError, InvalidInputError
+from signal_mgmt.models import Instrument
 from signal_mgmt.outbox.publishers import publisher_from_spec
 
 START = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -74,3 +84,25 @@ def test_a_bad_url_is_one_line_not_a_traceback(
     assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.stderr
     assert message in result.stderr
     assert "pw@" not in result.stderr
+
+
+class HostClock:
+    """A host's clock that misbehaves: naive, or far outside the storable range."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+@pytest.mark.parametrize(
+    "bad_now",
+    [datetime(2026, 11, 25, 4, 0), datetime(2574, 1, 1, tzinfo=UTC)],  # noqa: DTZ001
+)
+def test_a_host_clock_out_of_range_or_naive_is_refused(engine: Engine, bad_now: datetime) -> None:
+    admin = ReferenceAdmin(engine, HostClock(bad_now))
+    with pytest.raises(InvalidInputError, match="stored time"):
+        admin.add_instruments([InstrumentSpec(symbol="INFY", tick_size=Decimal("0.05"))])
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Instrument)).scalar_one() == 0

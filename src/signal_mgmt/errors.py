@@ -166,5 +166,9 @@ def translate_db_errors() -> Iterator[None]:
         yield
     except sa_exc.DBAPIError as error:
         raise translate(error) from error
+    except sa_exc.StatementError as error:
+        if isinstance(error.orig, SignalMgmtError):  # raised by a column type's bind check
+            raise error.orig from None
+        raise
     except sa_exc.TimeoutError as error:  # the pool had no free connection within pool_timeout
         raise TransientStorageError(f"no free database connection: {error}") from error

@@ -40,6 +40,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Numeric, TypeEngine
 
+from signal_mgmt.market.clock import require_aware
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -66,9 +68,9 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime refused; pass a timezone-aware value")
-        utc = value.astimezone(UTC)
+        # The last check of every stored time, a host clock's "now" included: a naive or
+        # out-of-range value is an InvalidInputError (translate_db_errors unwraps it).
+        utc = require_aware(value, "a stored time").astimezone(UTC)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
