@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from entry_support import AT
 from exit_support import candidate, counts, event_types, rows, seed
-from signal_mgmt.errors import InvalidInputError
+from signal_mgmt.errors import IllegalTransitionError, InvalidInputError
 from signal_mgmt.execution.broker import BrokerGateway, BrokerOrder, OrderRequest, PlaceResult
 from signal_mgmt.execution.exit_dispatcher import ExitIntentDispatcher
 from signal_mgmt.execution.exit_reconciler import Reconciler
@@ -687,3 +687,28 @@ def test_one_exit_intents_dispatch_failure_never_holds_back_the_others(
     intent_of = {i.trade_id: i.id for i in intents(engine)}
     assert (failure.step, failure.exit_intent_id) == ("dispatch", intent_of[broken])
     assert (market.net_position("INFY"), market.net_position("TCS")) == (0, -10)
+
+
+def test_one_trades_close_failure_never_holds_back_the_others(
+    engine: Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken, sound = seed(engine), seed(engine, symbol="TCS")
+    market = SimulatedBroker({"INFY": Decimal("100"), "TCS": Decimal("100")})
+    loop = trade_loop(engine, clock, market)
+    loop.replay()
+    close = loop.closer.close_for_exit
+
+    def fails_for_one_trade(intent_id: int, connection: Any = None) -> Any:
+        if intent_id == intent_of[broken]:
+            raise IllegalTransitionError(
+                "trade", broken, expected="OPEN", target="CLOSED", actual=None
+            )
+        return close(intent_id, connection)
+
+    clock.set(SQUARE_OFF)
+    loop.run_once(close=False)
+    intent_of = {i.trade_id: i.id for i in intents(engine)}
+    monkeypatch.setattr(loop.closer, "close_for_exit", fails_for_one_trade)
+    report = loop.run_once()
+    assert report.closed == (sound,)
+    assert [(f.step, f.exit_intent_id) for f in report.failures] == [("close", intent_of[broken])]

@@ -20,6 +20,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, select
 
 from signal_mgmt.errors import IllegalTransitionError, NotFoundError
+from signal_mgmt.execution.exit_status import IntentErrorHandler, each_intent
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     MONEY_STEP,
@@ -128,8 +129,11 @@ class TradeCloser:
             emit(conn, [trade_event(TRADE_CLOSED, trade.id, payload)], self.clock)
             return CloseResult(trade.id, True, exit_price, pnl)
 
-    def close_filled(self, connection: Executor | None = None) -> list[CloseResult]:
-        """Close every OPEN trade whose exit is FILLED (the sweep after reconciling)."""
+    def close_filled(
+        self, connection: Executor | None = None, on_error: IntentErrorHandler | None = None
+    ) -> list[CloseResult]:
+        """Close every OPEN trade whose exit is FILLED (the sweep after reconciling);
+        with ``on_error``, one exit whose close raises does not hold back the others."""
         with transaction(self.engine, connection) as conn:
             ids = list(
                 conn.execute(
@@ -142,7 +146,9 @@ class TradeCloser:
                     .order_by(ExitIntent.id)
                 ).scalars()
             )
-        return [self.close_for_exit(intent_id, connection) for intent_id in ids]
+        return each_intent(
+            ids, lambda intent_id: self.close_for_exit(intent_id, connection), on_error
+        )
 
 
 def _exit_fills(conn: Connection, trade_id: int) -> list[tuple[int, Decimal]]:

@@ -204,7 +204,8 @@ class TradeLoop:
         decided = step("decide", self.exits.replay) or _NOT_DECIDED
         if decided.signals_finished:
             dispatched += step("dispatch", dispatch) or ()
-        closed = (step("close", self.close_filled) or ()) if close else ()
+        closing = failures.of_intent("close")
+        closed = (step("close", lambda: self.close_filled(closing)) or ()) if close else ()
         return PassReport(
             time_exits=tuple(fired),
             entries=entries,
@@ -216,9 +217,10 @@ class TradeLoop:
             failures=tuple(failures),
         )
 
-    def close_filled(self) -> tuple[int, ...]:
+    def close_filled(self, on_error: IntentErrorHandler | None = None) -> tuple[int, ...]:
         """Close the trades whose exit is FILLED and stop watching them."""
-        closed = tuple(result.trade_id for result in self.closer.close_filled() if result.closed)
+        results = self.closer.close_filled(on_error=on_error)
+        closed = tuple(result.trade_id for result in results if result.closed)
         for trade_id in closed:
             self.monitor.untrack(trade_id)
         return closed
