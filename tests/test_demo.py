@@ -169,6 +169,7 @@ def test_command_exits_non_zero_when_an_invariant_fails(tmp_path: Path) -> None:
         (["--date", "2026-11-25", "--users", "0"], "--users must be at least 1"),
         (["--json-summary", "/no/such/dir/s.json"], "--json-summary: target folder /no/such/dir"),
         (["--events", "/no/such/dir/e.jsonl"], "--events: target folder /no/such/dir"),
+        (["--events", "/dev/full"], "--events: /dev/full is not a regular file"),
         (["--database-url", "sqlite:////no/such/dir/d.db"], "database folder /no/such/dir does"),
     ],
 )

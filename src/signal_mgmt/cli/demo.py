@@ -73,6 +73,10 @@ def _check_writable(path: Path, flag: str) -> None:
         appendable_file(path)
     except ConfigError as error:
         raise ConfigError(f"{flag}: {str(error).removeprefix('JSONL ')}") from None
+    if path.exists() and not path.is_file():
+        # the demo reads its files back (the invariants check the events written):
+        # /dev/full or a pipe would pass the write check and fail an hour into the day
+        raise ConfigError(f"{flag}: {path} is not a regular file")
 
 
 def demo(
