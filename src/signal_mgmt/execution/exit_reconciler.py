@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, select, update
 
-from signal_mgmt.execution.broker import BrokerGateway, BrokerUnavailableError
+from signal_mgmt.execution.broker import BrokerGateway
 from signal_mgmt.execution.exit_status import (
     PREEMPTED,
     IntentErrorHandler,
@@ -31,7 +31,7 @@ from signal_mgmt.execution.exit_status import (
     load_exit_intent,
     move_exit_intent,
 )
-from signal_mgmt.execution.orders import OrderRecord, refresh_order
+from signal_mgmt.execution.orders import OrderRecord, cancel_order, refresh_order
 from signal_mgmt.market.clock import Clock
 from signal_mgmt.models import (
     MONEY_STEP,
@@ -117,22 +117,13 @@ class Reconciler:
             return _current(intent)
         orders = [refresh_order(self.engine, self.broker, cid, self.clock) for cid in client_ids]
         if intent.preempted_at is not None or self._expired(intent.order_type, intent.placed_at):
-            orders = [self._cancel(order) for order in orders]
+            orders = [cancel_order(self.engine, self.broker, o, self.clock) for o in orders]
         return self._settle(exit_intent_id, orders)
 
     def _expired(self, order_type: str, placed_at: datetime | None) -> bool:
         if self.limit_order_ttl is None or order_type != OrderType.LIMIT or placed_at is None:
             return False
         return self.clock.now() - placed_at >= self.limit_order_ttl
-
-    def _cancel(self, order: OrderRecord) -> OrderRecord:
-        if order.is_final:
-            return order
-        try:
-            self.broker.cancel(order.client_order_id)
-        except BrokerUnavailableError:
-            return order  # try again on the next pass
-        return refresh_order(self.engine, self.broker, order.client_order_id, self.clock)
 
     def _settle(self, intent_id: int, orders: list[OrderRecord]) -> ReconcileResult:
         filled = sum(order.filled_quantity for order in orders)
