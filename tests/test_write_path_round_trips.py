@@ -1,8 +1,9 @@
 """Round trips of the hot write paths on PostgreSQL (issue 14), counted per call.
 
 Each figure is the minimum the guarantees need: publish = symbol lock, instrument,
-signal + audience + deliveries, outbox; on_exit_detected = trade lock, trade,
-episode, the trade's exit intents, signal, intent, outbox.
+signal + audience + deliveries, outbox; on_exit_detected = trade lock, trade, a
+signal still waiting for a pre-empted target, episode, the trade's exit intents,
+signal, intent, outbox.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def test_publish_is_four_statements(engine: Engine, clock: ManualClock) -> None:
 
 
 @pytest.mark.postgres_only
-def test_an_approved_exit_is_seven_statements(engine: Engine, clock: ManualClock) -> None:
+def test_an_approved_exit_is_eight_statements(engine: Engine, clock: ManualClock) -> None:
     trade_id = seed(engine)
     service = ExitIntentService(engine, clock)
     results = []
-    assert count(engine, lambda: results.append(service.on_exit_detected(candidate(trade_id)))) == 7
+    assert count(engine, lambda: results.append(service.on_exit_detected(candidate(trade_id)))) == 8
     assert results[0].outcome is ExitOutcome.APPROVED
